@@ -1,0 +1,165 @@
+"""Checkpoints: one safetensors file, tensors inside, JSON metadata in its header. Never pickled.
+
+Tensor names are prefixed by what they hold: `model.` (weights), `optim.<name>.` (optimizer state, for resuming),
+`rng.` (generator state), `atlas.` (codes and labels of the evaluation set), `snapshots.` (codes during training).
+The metadata (model kind, architecture, prior, dataset, training settings, history, metrics, format version) is one
+JSON document stored under the header key `aae_core`. Writes are atomic: a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+FORMAT_NAME = "aae_core"
+FORMAT_VERSION = 1
+METADATA_KEY = "aae_core"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint; the message is one line saying why."""
+
+
+@dataclass
+class Checkpoint:
+    """Metadata plus tensors, as read from or written to disk."""
+
+    metadata: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+    def group(self, prefix: str) -> dict[str, torch.Tensor]:
+        """Tensors under `prefix.` with the prefix removed."""
+        start = prefix + "."
+        return {k[len(start) :]: v for k, v in self.tensors.items() if k.startswith(start)}
+
+
+def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Path:
+    """Write atomically (temporary file in the same folder, then rename); returns the path written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {**checkpoint.metadata, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in checkpoint.tensors.items()}
+    header = {METADATA_KEY: json.dumps(metadata, sort_keys=True, allow_nan=True)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=header)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _sniff(path: Path) -> str | None:
+    """Name the format of a file that is clearly not safetensors, from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (a torch.save / pickle checkpoint?)"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle"
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and validate a checkpoint; anything wrong raises CheckpointError with a one-line reason."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file (*.safetensors)")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty")
+    foreign = _sniff(path)
+    if foreign:
+        raise CheckpointError(f"{path} is {foreign}, not a safetensors checkpoint; it was not opened (never unpickled)")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt: {reason})") from None
+    if METADATA_KEY not in header:
+        raise CheckpointError(f"{path} is a safetensors file but not an aae_core checkpoint (no '{METADATA_KEY}' metadata)")
+    try:
+        metadata = json.loads(header[METADATA_KEY])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: its metadata is not valid JSON ({err.msg})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path}: its metadata does not describe an aae_core checkpoint")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses checkpoint format {version}, newer than this aae_core reads ({FORMAT_VERSION}); upgrade aae_core"
+        )
+    for key in ("model", "prior", "dataset"):
+        if not isinstance(metadata.get(key), dict):
+            raise CheckpointError(f"{path}: its metadata lacks the '{key}' section")
+    return Checkpoint(metadata, tensors)
+
+
+# ---------------------------------------------------------------------------------------------------- state packing
+
+
+def pack_optimizer(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer's state into tensors (for safetensors) and JSON-able settings."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{name}.{index}.{key}"] = value
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def unpack_optimizer(
+    name: str, optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, settings: dict[str, Any]
+) -> None:
+    """Restore an optimizer packed by `pack_optimizer`."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in checkpoint.group(f"optim.{name}").items():
+        index, field = key.split(".", 1)
+        state.setdefault(int(index), {})[field] = value
+    for key, value in settings.get("scalars", {}).items():
+        index, field = key.split(".", 1)
+        state.setdefault(int(index), {})[field] = value
+    groups = [
+        {k: tuple(v) if k == "betas" else v for k, v in group.items()} for group in settings["param_groups"]
+    ]
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"optimizer '{name}' state does not fit this model ({err})") from None
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], strict: bool = True) -> None:
+    """Load weights, turning shape or name mismatches into one-line CheckpointErrors."""
+    expected = module.state_dict()
+    for key, value in weights.items():
+        if key in expected and expected[key].shape != value.shape:
+            raise CheckpointError(
+                f"weight '{key}' has shape {tuple(value.shape)}, but the architecture in the metadata "
+                f"expects {tuple(expected[key].shape)}"
+            )
+    missing = [k for k in expected if k not in weights]
+    if strict and missing:
+        raise CheckpointError(f"checkpoint lacks {len(missing)} weights the model needs (first: '{missing[0]}')")
+    unexpected = [k for k in weights if k not in expected]
+    if unexpected:
+        raise CheckpointError(f"checkpoint holds weights this model does not have (first: '{unexpected[0]}')")
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, strict=strict)

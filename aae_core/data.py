@@ -1,0 +1,236 @@
+"""Datasets: images as flat float tensors in [0, 1] with integer labels.
+
+Sources: scikit-learn's digits (ships offline), MNIST / Fashion-MNIST / KMNIST from a directory of the four
+standard IDX files (gzipped or raw, downloaded only on request), and a folder of images.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class DatasetError(ValueError):
+    """A dataset is missing, malformed or asked for with impossible options."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Flat images in [0, 1], shape (N, H*W), with labels (N,) (-1 where unknown)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    image_shape: tuple[int, int]
+    name: str
+    classes: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, index: torch.Tensor | np.ndarray) -> ImageData:
+        """The examples at `index`, as a new ImageData."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        return ImageData(self.images[index], self.labels[index], self.image_shape, self.name, self.classes)
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    train: ImageData
+    eval: ImageData
+
+
+# ---------------------------------------------------------------------------------------------------- IDX files
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "eval_images": "t10k-images-idx3-ubyte",
+    "eval_labels": "t10k-labels-idx1-ubyte",
+}
+
+# Where each IDX dataset can be fetched from when the user asks for it (`download=True`).
+IDX_SOURCES = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "kmnist": "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+}
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read one IDX file (gzipped or raw); malformed files raise DatasetError naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"cannot read {path}: {err.strerror}") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise DatasetError(f"{path} is a damaged gzip file ({err})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DatasetError(f"{path} is not an IDX file (bad magic number)")
+    type_code, ndim = raw[2], raw[3]
+    if type_code not in _IDX_DTYPES or ndim == 0:
+        raise DatasetError(f"{path} is not an IDX file (type 0x{type_code:02x}, {ndim} dimensions)")
+    header_end = 4 + 4 * ndim
+    if len(raw) < header_end:
+        raise DatasetError(f"{path} is truncated (header cut short)")
+    shape = struct.unpack(f">{ndim}I", raw[4:header_end])
+    dtype = np.dtype(_IDX_DTYPES[type_code])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header_end != expected:
+        raise DatasetError(
+            f"{path} is truncated or padded: its header promises {expected} bytes of data for shape {shape}, "
+            f"it holds {len(raw) - header_end}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header_end).reshape(shape)
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for candidate in (stem + ".gz", stem):
+        if (directory / candidate).is_file():
+            return directory / candidate
+    # Some archives name the files train-images.idx3-ubyte; accept that spelling too.
+    dotted = stem.replace("-idx", ".idx")
+    for candidate in (dotted + ".gz", dotted):
+        if (directory / candidate).is_file():
+            return directory / candidate
+    return None
+
+
+def _download_idx(name: str, directory: Path, missing: list[str]) -> None:
+    base = IDX_SOURCES[name]
+    directory.mkdir(parents=True, exist_ok=True)
+    for stem in missing:
+        url = base + stem + ".gz"
+        target = directory / (stem + ".gz")
+        partial = target.with_suffix(".gz.part")
+        try:
+            with urllib.request.urlopen(url, timeout=20) as response, open(partial, "wb") as out:
+                out.write(response.read())
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            partial.unlink(missing_ok=True)
+            raise DatasetError(
+                f"could not download {url} ({getattr(err, 'reason', err)}); are you offline? "
+                f"Put the four IDX files ({', '.join(IDX_FILES.values())}, .gz or raw) in {directory} yourself"
+            ) from None
+        os.replace(partial, target)
+
+
+def load_idx_dataset(name: str, data_dir: str | os.PathLike[str], download: bool = False) -> DataSplits:
+    """MNIST-format dataset from `data_dir` (the four standard files), downloading missing ones if asked."""
+    directory = Path(data_dir).expanduser()
+    missing = [stem for stem in IDX_FILES.values() if _find_idx(directory, stem) is None]
+    if missing and download:
+        _download_idx(name, directory, missing)
+        missing = [stem for stem in IDX_FILES.values() if _find_idx(directory, stem) is None]
+    if missing:
+        raise DatasetError(
+            f"{name}: {directory} lacks {', '.join(missing)} (.gz or raw); "
+            "point --data-dir at the folder holding the four IDX files, or pass --download"
+        )
+    arrays = {key: read_idx(_find_idx(directory, stem)) for key, stem in IDX_FILES.items()}  # type: ignore[arg-type]
+    splits = []
+    for split in ("train", "eval"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise DatasetError(
+                f"{name} {split} files do not match: images {images.shape}, labels {labels.shape} "
+                "(expected (N, H, W) images and N labels)"
+            )
+        flat = torch.from_numpy(images.reshape(images.shape[0], -1).astype(np.float32) / 255.0)
+        splits.append(
+            ImageData(flat, torch.from_numpy(labels.astype(np.int64)), tuple(images.shape[1:]), name)  # type: ignore[arg-type]
+        )
+    train, evaluation = splits
+    if train.image_shape != evaluation.image_shape:
+        raise DatasetError(f"{name}: train images are {train.image_shape}, test images {evaluation.image_shape}")
+    return DataSplits(train, evaluation)
+
+
+# ---------------------------------------------------------------------------------------------------- others
+
+EVAL_SPLIT_SEED = 0  # fixed, so the evaluation set never depends on the training seed
+
+
+def _split(data: ImageData, eval_fraction: float) -> DataSplits:
+    generator = torch.Generator().manual_seed(EVAL_SPLIT_SEED)
+    order = torch.randperm(len(data), generator=generator)
+    n_eval = max(1, int(round(len(data) * eval_fraction)))
+    return DataSplits(data.subset(order[n_eval:]), data.subset(order[:n_eval]))
+
+
+def load_digits_dataset() -> DataSplits:
+    """scikit-learn's 8×8 digits (1,797 images, offline), split 80/20 with a fixed seed."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.data.astype(np.float32) / 16.0)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    return _split(ImageData(images, labels, (8, 8), "digits"), eval_fraction=0.2)
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def load_image_folder(data_dir: str | os.PathLike[str], image_size: int = 28) -> DataSplits:
+    """Grayscale images from a folder; sub-folders name the classes (else labels are -1). 10 % held out."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"image folder {root} does not exist")
+    if image_size < 2:
+        raise DatasetError(f"--image-size must be >= 2, got {image_size}")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    sources = [(p, i) for i, d in enumerate(class_dirs) for p in sorted(d.iterdir())] if class_dirs else [
+        (p, -1) for p in sorted(root.iterdir())
+    ]
+    sources = [(p, label) for p, label in sources if p.suffix.lower() in IMAGE_SUFFIXES]
+    if len(sources) < 2:
+        raise DatasetError(f"{root} holds fewer than two images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    pixels, labels = [], []
+    for path, label in sources:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L").resize((image_size, image_size), Image.BILINEAR)
+                pixels.append(np.asarray(image, dtype=np.float32) / 255.0)
+        except (UnidentifiedImageError, OSError) as err:
+            raise DatasetError(f"{path} is not a readable image ({err})") from None
+        labels.append(label)
+    images = torch.from_numpy(np.stack(pixels).reshape(len(pixels), -1))
+    data = ImageData(
+        images, torch.tensor(labels), (image_size, image_size), "folder", tuple(d.name for d in class_dirs)
+    )
+    return _split(data, eval_fraction=0.1)
+
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "folder")
+
+
+def load_dataset(
+    name: str, data_dir: str | os.PathLike[str] | None = None, *, download: bool = False, image_size: int = 28
+) -> DataSplits:
+    """Load a dataset by name; unknown names, and IDX/folder datasets without `data_dir`, raise DatasetError."""
+    if name == "digits":
+        return load_digits_dataset()
+    if name in IDX_SOURCES:
+        if data_dir is None:
+            raise DatasetError(f"{name} needs --data-dir (a folder with the four IDX files)")
+        return load_idx_dataset(name, data_dir, download=download)
+    if name == "folder":
+        if data_dir is None:
+            raise DatasetError("folder needs --data-dir (a folder of images, optionally one sub-folder per class)")
+        return load_image_folder(data_dir, image_size=image_size)
+    raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

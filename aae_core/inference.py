@@ -1,0 +1,140 @@
+"""The small inference API the app (and any notebook) uses: load a checkpoint, encode, decode, sample the prior."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights
+from .devices import resolve_device
+from .models import AutoEncoder, ConfigError, ModelConfig, build_model, inference_state_dict
+from .priors import Prior, PriorError, prior_from_config
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """Codes (N, latent_dim) and labels (N,) of a checkpoint's evaluation set."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """Codes of a fixed evaluation subset during training: codes (S, n, latent_dim) at steps (S,)."""
+
+    steps: np.ndarray
+    codes: np.ndarray
+    labels: np.ndarray
+
+
+class LatentModel:
+    """A trained model ready for inference; read-only, so one copy can serve many app sessions."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", source: str = "") -> None:
+        self.source = source
+        self.metadata = checkpoint.metadata
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        try:
+            self.config = ModelConfig.from_dict(self.metadata["model"]["config"])
+        except (ConfigError, TypeError, KeyError) as err:
+            raise CheckpointError(f"{source}: its model settings are unusable ({err})") from None
+        try:
+            self.prior: Prior | None = prior_from_config(self.metadata["prior"])
+        except (PriorError, TypeError) as err:
+            self.prior, self.prior_problem = None, str(err)
+        model = build_model(self.config)
+        weights = checkpoint.group("model")
+        # Inference-only checkpoints leave the discriminator out; everything else must be there.
+        needed = inference_state_dict(model)
+        if not all(k in weights for k in needed):
+            missing = next(k for k in needed if k not in weights)
+            raise CheckpointError(f"{source}: checkpoint lacks weight '{missing}' that its architecture needs")
+        try:
+            load_weights(model, weights, strict=len(weights) == len(model.state_dict()))
+        except CheckpointError as err:
+            raise CheckpointError(f"{source}: {err}") from None
+        self.model: AutoEncoder = model.to(self.device).eval().requires_grad_(False)
+        self._checkpoint_tensors = checkpoint.tensors
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        h, w = self.metadata["dataset"]["image_shape"]
+        return int(h), int(w)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.metadata.get("metrics", {}))
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return list(self.metadata.get("history", []))
+
+    def describe(self) -> dict[str, Any]:
+        """A short, JSON-able summary of what this checkpoint is."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "encoder": self.model.encoder.kind,
+            "latent_dim": self.latent_dim,
+            "hidden_dims": list(self.config.hidden_dims),
+            "prior": self.metadata["prior"],
+            "dataset": self.metadata["dataset"],
+            "epochs": self.metadata.get("training", {}).get("epoch"),
+            "has_atlas": self.atlas is not None,
+            "snapshots": 0 if self.snapshots is None else len(self.snapshots.steps),
+            "metrics": self.metrics,
+        }
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Deterministic codes (N, latent_dim) of images in [0, 1], given as (N, H, W) or (N, H*W)."""
+        x = torch.as_tensor(images, dtype=torch.float32, device=self.device).reshape(-1, self.config.input_dim)
+        return self.model.encode(x, sample=False).z
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Images (N, H, W) in [0, 1] for codes (N, latent_dim)."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(-1, self.latent_dim)
+        return self.model.decode(z).reshape(-1, *self.image_shape)
+
+    def sample_prior(self, n: int, seed: int = 0) -> torch.Tensor:
+        """n codes from the model's prior (CPU tensor); raises PriorError when the prior cannot be rebuilt."""
+        if self.prior is None:
+            raise PriorError(self.prior_problem)
+        return self.prior.sample(n, torch.Generator().manual_seed(seed))
+
+    @property
+    def atlas(self) -> Atlas | None:
+        codes = self._checkpoint_tensors.get("atlas.codes")
+        labels = self._checkpoint_tensors.get("atlas.labels")
+        if codes is None or labels is None:
+            return None
+        return Atlas(codes.float().numpy(), labels.numpy())
+
+    @property
+    def snapshots(self) -> Snapshots | None:
+        t = self._checkpoint_tensors
+        if "snapshots.codes" not in t:
+            return None
+        index = t.get("snapshots.index")
+        labels = t["atlas.labels"][index].numpy() if index is not None and "atlas.labels" in t else np.array([])
+        return Snapshots(t["snapshots.steps"].numpy(), t["snapshots.codes"].float().numpy(), labels)
+
+
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LatentModel:
+    """Open a checkpoint for inference on `device` (a model trained on GPU opens on CPU and vice versa)."""
+    return LatentModel(load_checkpoint(path), device=device, source=str(Path(path)))

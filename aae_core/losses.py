@@ -1,0 +1,40 @@
+"""Loss functions, each a free function of tensors."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .priors import Prior
+
+
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Bernoulli negative log-likelihood of images x under pixel logits: summed over pixels, mean over batch."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+
+
+def discriminator_loss(prior_logits: torch.Tensor, code_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's cross-entropy: prior samples are "real" (1), encoder codes are "fake" (0); paper eq. 1."""
+    real = F.binary_cross_entropy_with_logits(prior_logits, torch.ones_like(prior_logits))
+    fake = F.binary_cross_entropy_with_logits(code_logits, torch.zeros_like(code_logits))
+    return real + fake
+
+
+def generator_loss(code_logits: torch.Tensor) -> torch.Tensor:
+    """The encoder's adversarial loss, in the non-saturating form -log D(q(z|x)) (Goodfellow et al. 2014, §3)."""
+    return F.binary_cross_entropy_with_logits(code_logits, torch.ones_like(code_logits))
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor, prior_std: float = 1.0) -> torch.Tensor:
+    """Closed-form KL(N(mean, exp(logvar)) || N(0, prior_std²)), summed over dims, mean over batch."""
+    prior_var = prior_std**2
+    kl = 0.5 * ((logvar.exp() + mean.pow(2)) / prior_var - 1.0 - logvar + math.log(prior_var))
+    return kl.sum(-1).mean()
+
+
+def sampled_kl(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, prior: Prior) -> torch.Tensor:
+    """One-sample Monte Carlo estimate of KL(q(z|x) || p(z)) = E_q[log q(z|x) - log p(z)], mean over batch."""
+    log_q = -0.5 * (((z - mean).pow(2) / logvar.exp()) + logvar + math.log(2 * math.pi)).sum(-1)
+    return (log_q - prior.log_prob(z)).mean()

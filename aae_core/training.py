@@ -1,0 +1,413 @@
+"""Training: named phases, one update recipe per model kind, and the epoch loop.
+
+The loop is written for speed: the dataset lives on the device as one tensor, batches are shuffled index slices,
+losses are summed on the device and read back once per log interval (the only host syncs), and the AAE's
+regularization phase runs the encoder once for both the discriminator and the generator update.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import Checkpoint, load_checkpoint, load_weights, pack_optimizer, save_checkpoint, unpack_optimizer
+from .data import DataSplits
+from .devices import resolve_device
+from .losses import discriminator_loss, gaussian_kl, generator_loss, reconstruction_loss, sampled_kl
+from .metrics import encode_all, knn_accuracy, prior_match, reconstruction_error
+from .models import AutoEncoder, ConfigError, ModelConfig, build_model
+from .priors import GaussianPrior, Prior, UniformPrior, prior_from_config
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; saved inside every checkpoint."""
+
+    epochs: int = 20  # total epochs (a resumed run continues up to this many)
+    batch_size: int = 100  # the paper's minibatch size
+    lr: float = 1e-3  # Adam, reconstruction phase (the whole model for AE and VAE)
+    disc_lr: float = 1e-4  # Adam, discriminator (AAE)
+    gen_lr: float = 1e-4  # Adam, encoder in the generator role (AAE)
+    adversarial_betas: tuple[float, float] = (0.5, 0.9)  # Adam betas of both adversarial optimisers
+    seed: int = 0  # seeds initialisation, shuffling, noise and prior samples
+    log_every: int = 50  # steps between progress updates; the loop reads losses from the device only then
+    checkpoint_every: int = 1  # epochs between checkpoints (always one at the end)
+    snapshots_per_epoch: int = 4  # latent snapshots of a fixed evaluation subset, for replay in the app
+    snapshot_size: int = 500  # examples in that subset
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "adversarial_betas", tuple(float(b) for b in self.adversarial_betas))
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if min(self.lr, self.disc_lr, self.gen_lr) <= 0 or not all(map(math.isfinite, (self.lr, self.disc_lr, self.gen_lr))):
+            raise ConfigError("learning rates must be positive numbers")
+        if self.log_every < 1 or self.checkpoint_every < 1 or self.snapshots_per_epoch < 0 or self.snapshot_size < 1:
+            raise ConfigError("--log-every and --checkpoint-every must be >= 1, snapshot settings >= 0")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def check_prior(config: ModelConfig, prior: Prior) -> None:
+    """Refuse a prior the model cannot use, with the reason (for the VAE: it needs a density)."""
+    if prior.dim != config.latent_dim:
+        raise ConfigError(f"the prior is {prior.dim}-D but --latent-dim is {config.latent_dim}")
+    if config.kind == "vae":
+        if not prior.has_density:
+            raise ConfigError(
+                f"the VAE needs the prior's density for its KL term, and the {prior.name} prior has none; "
+                "the AAE needs only samples: use --model aae"
+            )
+        if isinstance(prior, UniformPrior):
+            raise ConfigError(
+                "the VAE's KL to a uniform prior is infinite (its Gaussian posterior has mass outside the box); "
+                "use --model aae, which needs only samples"
+            )
+
+
+# ---------------------------------------------------------------------------------------------------- phases
+
+
+def reconstruction_step(
+    model: AutoEncoder, x: torch.Tensor, optimizer: torch.optim.Optimizer, generator: torch.Generator
+) -> torch.Tensor:
+    """Paper §2, phase 1: update encoder and decoder to reconstruct x."""
+    z = model.encode(x, generator=generator).z
+    loss = reconstruction_loss(model.decode_logits(z), x)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def regularization_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    disc_optimizer: torch.optim.Optimizer,
+    gen_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §2, phase 2: the discriminator learns prior samples from codes, then the encoder learns to fool it."""
+    # 1. One encoder forward serves both updates: the encoder's weights do not change between them.
+    z = model.encode(x, generator=generator).z
+    prior_z = prior.sample(x.shape[0], generator)
+    disc_loss = discriminator_loss(model.discriminate(prior_z), model.discriminate(z.detach()))
+    disc_optimizer.zero_grad(set_to_none=True)
+    disc_loss.backward()
+    disc_optimizer.step()
+    # 2. The encoder as generator, against the updated discriminator (whose weights get no gradient here).
+    model.discriminator.requires_grad_(False)
+    gen_loss = generator_loss(model.discriminate(z))
+    gen_optimizer.zero_grad(set_to_none=True)
+    gen_loss.backward()
+    gen_optimizer.step()
+    model.discriminator.requires_grad_(True)
+    return disc_loss.detach(), gen_loss.detach()
+
+
+def elbo_step(
+    model: AutoEncoder, x: torch.Tensor, prior: Prior, optimizer: torch.optim.Optimizer, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """VAE: maximise the ELBO; closed-form KL for a Gaussian prior, one-sample estimate otherwise."""
+    out = model.encode(x, generator=generator)
+    recon = reconstruction_loss(model.decode_logits(out.z), x)
+    if isinstance(prior, GaussianPrior):
+        kl = gaussian_kl(out.mean, out.logvar, prior.std)
+    else:
+        kl = sampled_kl(out.z, out.mean, out.logvar, prior)
+    optimizer.zero_grad(set_to_none=True)
+    (recon + kl).backward()
+    optimizer.step()
+    return recon.detach(), kl.detach()
+
+
+# ---------------------------------------------------------------------------------------------------- recipes
+
+Optimizers = dict[str, torch.optim.Optimizer]
+
+
+def autoencoder_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
+    return {"autoencoder": torch.optim.Adam(list(model.encoder.parameters()) + list(model.decoder.parameters()), lr=config.lr)}
+
+
+def aae_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
+    betas = config.adversarial_betas
+    return {
+        **autoencoder_optimizers(model, config),
+        "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=config.disc_lr, betas=betas),
+        "generator": torch.optim.Adam(model.encoder.parameters(), lr=config.gen_lr, betas=betas),
+    }
+
+
+def ae_update(model, x, prior, optimizers, generator) -> dict[str, torch.Tensor]:
+    return {"recon": reconstruction_step(model, x, optimizers["autoencoder"], generator)}
+
+
+def aae_update(model, x, prior, optimizers, generator) -> dict[str, torch.Tensor]:
+    recon = reconstruction_step(model, x, optimizers["autoencoder"], generator)
+    disc, gen = regularization_step(model, x, prior, optimizers["discriminator"], optimizers["generator"], generator)
+    return {"recon": recon, "disc": disc, "gen": gen}
+
+
+def vae_update(model, x, prior, optimizers, generator) -> dict[str, torch.Tensor]:
+    recon, kl = elbo_step(model, x, prior, optimizers["autoencoder"], generator)
+    return {"recon": recon, "kl": kl}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model kind is trained: its optimizers and its per-minibatch update (the phases, in order)."""
+
+    make_optimizers: Callable[[AutoEncoder, TrainConfig], Optimizers]
+    update: Callable[..., dict[str, torch.Tensor]]
+    losses: tuple[str, ...]
+
+
+RECIPES: dict[str, Recipe] = {
+    "ae": Recipe(autoencoder_optimizers, ae_update, ("recon",)),
+    "aae": Recipe(aae_optimizers, aae_update, ("recon", "disc", "gen")),
+    "vae": Recipe(autoencoder_optimizers, vae_update, ("recon", "kl")),
+}
+
+
+# ---------------------------------------------------------------------------------------------------- state
+
+
+@dataclass
+class TrainingState:
+    """Everything a run needs to continue exactly where it stopped."""
+
+    model: AutoEncoder
+    optimizers: Optimizers
+    generator: torch.Generator
+    epoch: int = 0  # completed epochs
+    step: int = 0  # completed minibatch updates
+    history: list[dict[str, float]] = field(default_factory=list)
+    snapshot_steps: list[int] = field(default_factory=list)
+    snapshot_codes: list[torch.Tensor] = field(default_factory=list)
+
+
+@dataclass
+class RunInfo:
+    """What the checkpoint says about where the model came from."""
+
+    model_config: ModelConfig
+    train_config: TrainConfig
+    prior: Prior
+    dataset: dict[str, Any]
+
+
+def snapshot_index(n_eval: int, size: int) -> torch.Tensor:
+    """The fixed evaluation subset whose codes are snapshotted (independent of the training seed)."""
+    return torch.randperm(n_eval, generator=torch.Generator().manual_seed(0))[:size]
+
+
+def new_state(model_config: ModelConfig, train_config: TrainConfig, device: torch.device) -> TrainingState:
+    torch.manual_seed(train_config.seed)  # initial weights
+    model = build_model(model_config).to(device)
+    optimizers = RECIPES[model_config.kind].make_optimizers(model, train_config)
+    generator = torch.Generator(device=device).manual_seed(train_config.seed)
+    return TrainingState(model, optimizers, generator)
+
+
+def state_to_checkpoint(state: TrainingState, run: RunInfo, extra: dict[str, Any] | None = None) -> Checkpoint:
+    """Pack the state (weights, optimizers, RNG, history, snapshots) into a checkpoint."""
+    tensors = {f"model.{k}": v for k, v in state.model.state_dict().items()}
+    optim_meta = {}
+    for name, optimizer in state.optimizers.items():
+        packed, settings = pack_optimizer(name, optimizer)
+        tensors.update(packed)
+        optim_meta[name] = settings
+    tensors["rng.generator"] = state.generator.get_state()
+    if state.snapshot_codes:
+        tensors["snapshots.codes"] = torch.stack(state.snapshot_codes)  # (S, n, z)
+        tensors["snapshots.steps"] = torch.tensor(state.snapshot_steps)
+        tensors["snapshots.index"] = snapshot_index(run.dataset["n_eval"], run.train_config.snapshot_size)
+    metadata = {
+        "model": {"kind": run.model_config.kind, "config": run.model_config.to_dict()},
+        "prior": run.prior.to_config(),
+        "dataset": run.dataset,
+        "training": {
+            "config": asdict(run.train_config),
+            "epoch": state.epoch,
+            "step": state.step,
+            "generator_device": state.generator.device.type,
+        },
+        "optimizers": optim_meta,
+        "history": state.history,
+    }
+    checkpoint = Checkpoint(metadata, tensors)
+    if extra:
+        checkpoint.metadata.update(extra.get("metadata", {}))
+        checkpoint.tensors.update(extra.get("tensors", {}))
+    return checkpoint
+
+
+def state_from_checkpoint(checkpoint: Checkpoint, device: torch.device, epochs: int | None = None) -> tuple[TrainingState, RunInfo]:
+    """Rebuild a training state from a checkpoint written by `state_to_checkpoint`."""
+    meta = checkpoint.metadata
+    if "training" not in meta or "optimizers" not in meta:
+        raise ConfigError("this checkpoint holds inference weights only (no optimizer state), so it cannot be resumed")
+    model_config = ModelConfig.from_dict(meta["model"]["config"])
+    train_values = dict(meta["training"]["config"])
+    if epochs is not None:
+        train_values["epochs"] = epochs
+    train_config = TrainConfig.from_dict(train_values)
+    state = new_state(model_config, train_config, device)
+    load_weights(state.model, checkpoint.group("model"))
+    for name, optimizer in state.optimizers.items():
+        unpack_optimizer(name, optimizer, checkpoint, meta["optimizers"][name])
+    rng = checkpoint.tensors.get("rng.generator")
+    if rng is not None and meta["training"].get("generator_device") == device.type:
+        state.generator.set_state(rng)
+    state.epoch, state.step = int(meta["training"]["epoch"]), int(meta["training"]["step"])
+    state.history = list(meta.get("history", []))
+    if "snapshots.codes" in checkpoint.tensors:
+        state.snapshot_codes = [c.to(device) for c in checkpoint.tensors["snapshots.codes"]]
+        state.snapshot_steps = checkpoint.tensors["snapshots.steps"].tolist()
+    run = RunInfo(model_config, train_config, prior_from_config(meta["prior"]), meta["dataset"])
+    return state, run
+
+
+# ---------------------------------------------------------------------------------------------------- loop
+
+
+def train_epoch(
+    state: TrainingState,
+    recipe: Recipe,
+    prior: Prior,
+    images: torch.Tensor,
+    config: TrainConfig,
+    snapshot_images: torch.Tensor,
+    progress: tqdm | None = None,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, float]:
+    """One pass over `images` (already on the device) in shuffled minibatches; returns the epoch's mean losses."""
+    n = images.shape[0]
+    steps = math.ceil(n / config.batch_size)
+    snapshot_every = max(1, steps // config.snapshots_per_epoch) if config.snapshots_per_epoch else 0
+    order = torch.randperm(n, generator=state.generator, device=images.device)
+    totals = torch.zeros(len(recipe.losses), device=images.device)  # summed on the device: no per-step sync
+    window = torch.zeros_like(totals)
+    window_steps = 0
+    for i in range(steps):
+        x = images[order[i * config.batch_size : (i + 1) * config.batch_size]]
+        losses = recipe.update(state.model, x, prior, state.optimizers, state.generator)
+        step_losses = torch.stack([losses[name] for name in recipe.losses])
+        totals += step_losses
+        window += step_losses
+        window_steps += 1
+        state.step += 1
+        if snapshot_every and state.step % snapshot_every == 0:
+            take_snapshot(state, snapshot_images)
+        if window_steps == config.log_every or i == steps - 1:
+            values = dict(zip(recipe.losses, (window / window_steps).tolist()))  # the one host sync
+            if progress is not None:
+                progress.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+                progress.update(window_steps)
+            if on_log is not None:
+                on_log({"epoch": state.epoch + 1, "step": state.step, **values})
+            window.zero_()
+            window_steps = 0
+    return dict(zip(recipe.losses, (totals / steps).tolist()))
+
+
+@torch.no_grad()
+def take_snapshot(state: TrainingState, snapshot_images: torch.Tensor) -> None:
+    state.snapshot_codes.append(state.model.encode(snapshot_images, sample=False).z)
+    state.snapshot_steps.append(state.step)
+
+
+def evaluate(model: AutoEncoder, prior: Prior, data: DataSplits, seed: int = 0) -> tuple[dict[str, float], torch.Tensor]:
+    """Metrics on the evaluation split, and its codes (the atlas)."""
+    eval_codes = encode_all(model, data.eval.images).cpu()
+    knn_train = data.train.subset(torch.arange(min(len(data.train), 10000)))
+    train_codes = encode_all(model, knn_train.images).cpu()
+    metrics = {
+        **reconstruction_error(model, data.eval.images),
+        **prior_match(eval_codes, prior, seed=seed),
+        "knn_accuracy": knn_accuracy(train_codes, knn_train.labels, eval_codes, data.eval.labels),
+    }
+    return metrics, eval_codes
+
+
+def atlas_tensors(codes: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"atlas.codes": codes.float().cpu(), "atlas.labels": labels.cpu()}
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    seconds: float
+
+
+def train(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    prior: Prior,
+    data: DataSplits,
+    out: str | Path,
+    *,
+    device: str = "auto",
+    resume: str | Path | None = None,
+    progress: bool = True,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train a model and write its checkpoint to `out` (periodically and at the end); resume from `resume`."""
+    torch_device = resolve_device(device)
+    started = time.perf_counter()
+    dataset_info = {"name": data.train.name, "image_shape": list(data.train.image_shape),
+                    "n_train": len(data.train), "n_eval": len(data.eval), "classes": list(data.train.classes)}
+    if resume is not None:
+        state, run = state_from_checkpoint(load_checkpoint(resume), torch_device, epochs=train_config.epochs)
+        if run.dataset.get("image_shape") != dataset_info["image_shape"]:
+            raise ConfigError(f"the checkpoint was trained on {run.dataset.get('image_shape')} images, the data is {dataset_info['image_shape']}")
+        model_config, train_config, prior = run.model_config, run.train_config, run.prior
+    else:
+        if model_config.input_dim != data.train.images.shape[1]:
+            raise ConfigError(f"model input_dim {model_config.input_dim} does not match the data ({data.train.images.shape[1]} pixels)")
+        check_prior(model_config, prior)
+        state = new_state(model_config, train_config, torch_device)
+    run = RunInfo(model_config, train_config, prior, dataset_info)
+    recipe = RECIPES[model_config.kind]
+
+    images = data.train.images.to(torch_device)
+    snapshot_images = data.eval.images[snapshot_index(len(data.eval), train_config.snapshot_size)].to(torch_device)
+    if not state.snapshot_codes and train_config.snapshots_per_epoch:
+        take_snapshot(state, snapshot_images)  # the codes before training: the first frame of the replay
+
+    steps_per_epoch = math.ceil(len(images) / train_config.batch_size)
+    bar = tqdm(
+        total=train_config.epochs * steps_per_epoch, initial=state.epoch * steps_per_epoch, disable=not progress,
+        unit="step", dynamic_ncols=True, desc=f"{model_config.kind} {prior.name}", mininterval=0.5,
+    )
+    with bar:
+        while state.epoch < train_config.epochs:
+            bar.set_description(f"{model_config.kind} {prior.name} epoch {state.epoch + 1}/{train_config.epochs}")
+            epoch_losses = train_epoch(state, recipe, prior, images, train_config, snapshot_images, bar, on_log)
+            state.epoch += 1
+            state.history.append({"epoch": state.epoch, "step": state.step, **epoch_losses})
+            if state.epoch % train_config.checkpoint_every == 0 and state.epoch < train_config.epochs:
+                save_checkpoint(out, state_to_checkpoint(state, run))
+
+    metrics, eval_codes = evaluate(state.model, prior, data, seed=train_config.seed)
+    extra = {
+        "metadata": {"metrics": metrics, "atlas": {"split": "eval", "size": len(eval_codes)}},
+        "tensors": atlas_tensors(eval_codes, data.eval.labels),
+    }
+    path = save_checkpoint(out, state_to_checkpoint(state, run, extra))
+    return TrainResult(path, metrics, state.history, time.perf_counter() - started)

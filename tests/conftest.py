@@ -1,0 +1,53 @@
+"""Shared fixtures: the digits data, tiny IDX files, and a small trained checkpoint."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aae_core.data import DataSplits, load_digits_dataset
+from aae_core.models import ModelConfig
+from aae_core.priors import make_prior
+from aae_core.training import TrainConfig, train
+
+SMALL = (64, 64)  # hidden sizes that train in a second on digits
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    """Write `array` (uint8) as an IDX file, gzipped when asked."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    raw = header + array.astype(np.uint8).tobytes()
+    target = path.with_name(path.name + ".gz") if compress else path
+    target.write_bytes(gzip.compress(raw) if compress else raw)
+    return target
+
+
+def make_idx_dir(directory: Path, n_train: int = 60, n_eval: int = 20, side: int = 28, compress: bool = True) -> Path:
+    """A tiny MNIST-shaped dataset: the four standard IDX files with random pixels and labels."""
+    rng = np.random.default_rng(0)
+    directory.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_eval)):
+        write_idx(directory / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, side, side)), compress)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n), compress)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def digits() -> DataSplits:
+    return load_digits_dataset()
+
+
+def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelConfig:
+    return ModelConfig(kind=kind, input_dim=64, latent_dim=latent_dim, hidden_dims=SMALL, disc_hidden_dims=SMALL, **overrides)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, digits) -> Path:
+    """A small 2-D AAE with the mixture prior, trained briefly on digits."""
+    out = tmp_path_factory.mktemp("ckpt") / "aae.safetensors"
+    train(small_config(), TrainConfig(epochs=3, seed=0), make_prior("mixture", 2), digits, out, device="cpu", progress=False)
+    return out

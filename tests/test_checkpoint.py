@@ -1,0 +1,141 @@
+"""Checkpoints: round trips, atomic writes, and one-line errors for every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from aae_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from aae_core.inference import load_model
+
+
+def test_round_trip_keeps_weights_metadata_and_atlas(trained_checkpoint, digits):
+    checkpoint = load_checkpoint(trained_checkpoint)
+    assert checkpoint.metadata["model"]["kind"] == "aae"
+    assert checkpoint.metadata["prior"]["name"] == "mixture"
+    assert checkpoint.metadata["format_version"] == 1
+    assert {"recon_nll", "prior_swd", "prior_gap", "knn_accuracy"} <= set(checkpoint.metadata["metrics"])
+    assert len(checkpoint.metadata["history"]) == 3
+    model = load_model(trained_checkpoint)
+    n_eval = len(digits.eval)
+    assert model.atlas.codes.shape == (n_eval, 2)
+    assert torch.equal(torch.from_numpy(model.atlas.labels), digits.eval.labels)
+    for key, value in checkpoint.group("model").items():
+        assert torch.equal(model.model.state_dict()[key].cpu(), value)
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "c.safetensors"
+    good = Checkpoint({"model": {}, "prior": {}, "dataset": {}}, {"w": torch.ones(3)})
+    save_checkpoint(path, good)
+    bad = Checkpoint({"model": {}, "prior": {}, "dataset": {}}, {"w": "not a tensor"})  # type: ignore[dict-item]
+    with pytest.raises(Exception):
+        save_checkpoint(path, bad)
+    assert os.listdir(tmp_path) == ["c.safetensors"]
+    assert torch.equal(load_checkpoint(path).tensors["w"], torch.ones(3))
+
+
+def one_line_error(path) -> str:
+    with pytest.raises(CheckpointError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_truncated(tmp_path, trained_checkpoint):
+    path = tmp_path / "truncated.safetensors"
+    data = trained_checkpoint.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert "truncated or corrupt" in one_line_error(path)
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "random.safetensors"
+    path.write_bytes(torch.randint(0, 256, (4096,), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).numpy().tobytes())
+    assert "not a readable safetensors file" in one_line_error(path)
+
+
+def test_empty_and_missing(tmp_path):
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    assert "is empty" in one_line_error(empty)
+    assert "no such checkpoint" in one_line_error(tmp_path / "nope.safetensors")
+
+
+class Boom:
+    """Unpickling this would run code: the loader must never get that far."""
+
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_pickle_in_disguise_is_never_unpickled(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.safetensors"
+    torch.save({"weights": torch.ones(2), "payload": Boom()}, path)
+    assert "never unpickled" in one_line_error(path)
+    assert not (tmp_path / "PWNED").exists()
+    import pickle
+
+    raw = tmp_path / "raw.safetensors"
+    raw.write_bytes(pickle.dumps({"x": 1}, protocol=4))
+    assert "pickle" in one_line_error(raw)
+
+
+def test_foreign_safetensors(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.ones(2)}, path, metadata={"format": "pt"})
+    assert "not an aae_core checkpoint" in one_line_error(path)
+
+
+def rewrite(source, target, edit_metadata=None, edit_tensors=None):
+    checkpoint = load_checkpoint(source)
+    if edit_metadata:
+        edit_metadata(checkpoint.metadata)
+    if edit_tensors:
+        edit_tensors(checkpoint.tensors)
+    save_checkpoint(target, checkpoint)
+    return target
+
+
+def test_wrong_shape(tmp_path, trained_checkpoint):
+    def widen(meta):
+        meta["model"]["config"]["hidden_dims"] = [80, 64]
+
+    path = rewrite(trained_checkpoint, tmp_path / "wrong.safetensors", edit_metadata=widen)
+    message = one_line_error(path)
+    assert "has shape" in message and "expects" in message
+
+
+def test_missing_weight(tmp_path, trained_checkpoint):
+    path = rewrite(trained_checkpoint, tmp_path / "missing.safetensors",
+                   edit_tensors=lambda t: t.pop("model.decoder.0.weight"))
+    assert "lacks weight 'decoder.0.weight'" in one_line_error(path)
+
+
+def test_newer_format_and_bad_metadata(tmp_path, trained_checkpoint):
+    tensors = load_checkpoint(trained_checkpoint).tensors
+    meta = load_checkpoint(trained_checkpoint).metadata
+    newer = tmp_path / "newer.safetensors"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, newer, metadata={"aae_core": json.dumps({**meta, "format_version": 99})})
+    assert "newer than this aae_core reads" in one_line_error(newer)
+    garbled = tmp_path / "garbled.safetensors"
+    save_file({"w": torch.ones(1)}, garbled, metadata={"aae_core": "{not json"})
+    assert "not valid JSON" in one_line_error(garbled)
+    unknown = tmp_path / "unknown.safetensors"
+    rewrite(trained_checkpoint, unknown, edit_metadata=lambda m: m["model"]["config"].update(depth=3))
+    assert "unknown model settings: depth" in one_line_error(unknown)
+
+
+def test_inference_only_checkpoint_opens(tmp_path, trained_checkpoint):
+    path = rewrite(
+        trained_checkpoint, tmp_path / "slim.safetensors",
+        edit_tensors=lambda t: [t.pop(k) for k in list(t) if k.startswith(("model.discriminator", "optim."))],
+    )
+    model = load_model(path)
+    assert model.decode(torch.zeros(1, 2)).shape == (1, 8, 8)

@@ -1,0 +1,102 @@
+"""Datasets: the IDX reader and its errors, digits, image folders."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aae_core.data import DatasetError, load_dataset, read_idx
+from tests.conftest import make_idx_dir, write_idx
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "raw"])
+def test_idx_round_trip(tmp_path, compress):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = write_idx(tmp_path / "x-idx3-ubyte", array, compress)
+    assert np.array_equal(read_idx(path), array)
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "raw"])
+def test_load_mnist_format_directory(tmp_path, compress):
+    make_idx_dir(tmp_path, n_train=30, n_eval=10, compress=compress)
+    data = load_dataset("mnist", tmp_path)
+    assert data.train.images.shape == (30, 784) and data.eval.images.shape == (10, 784)
+    assert data.train.image_shape == (28, 28)
+    assert data.train.images.dtype == torch.float32
+    assert 0.0 <= data.train.images.min() and data.train.images.max() <= 1.0
+    assert data.train.labels.dtype == torch.long and data.train.labels.max() <= 9
+
+
+def test_missing_files_are_named(tmp_path):
+    make_idx_dir(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError, match="t10k-labels-idx1-ubyte") as info:
+        load_dataset("fashion-mnist", tmp_path)
+    assert "--download" in str(info.value)
+    assert "train-images" not in str(info.value)
+
+
+def test_truncated_file(tmp_path):
+    make_idx_dir(tmp_path, compress=False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte is truncated"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_bad_magic_and_damaged_gzip(tmp_path):
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x12\x34\x08\x01" + b"\x00" * 8)
+    with pytest.raises(DatasetError, match="bad magic"):
+        read_idx(bad)
+    damaged = tmp_path / "damaged.gz"
+    damaged.write_bytes(gzip.compress(b"\x00" * 100)[:15])
+    with pytest.raises(DatasetError, match="damaged gzip"):
+        read_idx(damaged)
+
+
+def test_image_label_count_mismatch(tmp_path):
+    make_idx_dir(tmp_path, n_train=30)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(29, dtype=np.uint8))
+    with pytest.raises(DatasetError, match="do not match"):
+        load_dataset("kmnist", tmp_path)
+
+
+def test_idx_dataset_needs_a_directory():
+    with pytest.raises(DatasetError, match="needs --data-dir"):
+        load_dataset("mnist", None)
+    with pytest.raises(DatasetError, match="choose one of: digits"):
+        load_dataset("cifar", None)
+
+
+def test_digits_split_is_fixed(digits):
+    assert len(digits.train) + len(digits.eval) == 1797
+    assert digits.train.image_shape == (8, 8)
+    assert digits.train.images.max() == 1.0
+    again = load_dataset("digits")
+    assert torch.equal(again.eval.labels, digits.eval.labels)
+
+
+def test_image_folder_with_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("cats", "dogs"):
+        (tmp_path / name).mkdir()
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image, skipped by suffix")
+    data = load_dataset("folder", tmp_path, image_size=16)
+    assert len(data.train) + len(data.eval) == 12
+    assert data.train.images.shape[1] == 256
+    assert data.train.classes == ("cats", "dogs")
+    assert set(torch.cat([data.train.labels, data.eval.labels]).tolist()) == {0, 1}
+
+
+def test_image_folder_rejects_broken_images(tmp_path):
+    Image.new("L", (8, 8)).save(tmp_path / "ok.png")
+    (tmp_path / "broken.png").write_bytes(b"this is not a png")
+    with pytest.raises(DatasetError, match="broken.png is not a readable image"):
+        load_dataset("folder", tmp_path)

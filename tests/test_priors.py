@@ -1,0 +1,119 @@
+"""Priors: moments, component/segment labels, densities, registry errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from aae_core.priors import (
+    CallablePrior,
+    CategoricalPrior,
+    GaussianPrior,
+    MixturePrior,
+    PriorError,
+    SwissRollPrior,
+    UniformPrior,
+    make_prior,
+    prior_from_config,
+)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("std", [0.5, 1.0, 3.0])
+def test_gaussian_moments(std):
+    z = GaussianPrior(dim=3, std=std).sample(20000, gen())
+    assert z.shape == (20000, 3)
+    assert z.mean(0).abs().max() < 0.05 * std
+    assert torch.allclose(z.std(0), torch.full((3,), std), rtol=0.03)
+
+
+def test_mixture_samples_sit_on_their_labelled_component():
+    prior = MixturePrior(components=10, radius=4.0)
+    z, labels = prior.sample_with_labels(5000, gen())
+    assert labels.min() == 0 and labels.max() == 9
+    angle = torch.atan2(z[:, 1], z[:, 0]) % (2 * math.pi)
+    nearest = torch.round(angle / (2 * math.pi / 10)).long() % 10
+    assert (nearest == labels).float().mean() > 0.99
+    assert abs(z.norm(dim=1).mean() - 4.0) < 0.1
+    # Each component is equally likely.
+    counts = torch.bincount(labels, minlength=10).float()
+    assert counts.min() > 400
+
+
+def test_mixture_given_labels_and_component_log_prob_agree():
+    prior = MixturePrior()
+    labels = torch.arange(10).repeat(50)
+    z = prior.sample_given_labels(labels, gen())
+    assert (prior.component_log_prob(z).argmax(1) == labels).all()
+
+
+def test_swissroll_segments_run_outward():
+    prior = SwissRollPrior(segments=10, noise=0.0)
+    z, labels = prior.sample_with_labels(4000, gen())
+    radius = z.norm(dim=1)
+    mean_radius = torch.stack([radius[labels == k].mean() for k in range(10)])
+    assert (mean_radius.diff() > 0).all()
+    assert not prior.has_density
+    with pytest.raises(PriorError, match="no density"):
+        prior.log_prob(z)
+
+
+def test_uniform_bounds_and_density():
+    prior = UniformPrior(dim=2, half_width=2.0)
+    z = prior.sample(5000, gen())
+    assert z.abs().max() <= 2.0
+    assert z.abs().max() > 1.9
+    assert torch.allclose(prior.log_prob(z), torch.full((5000,), -math.log(16.0)))
+    assert prior.log_prob(torch.tensor([[3.0, 0.0]])).item() == -math.inf
+
+
+def test_categorical_one_hot():
+    z, labels = CategoricalPrior(dim=10).sample_with_labels(1000, gen())
+    assert (z.sum(1) == 1).all()
+    assert (z.argmax(1) == labels).all()
+
+
+@pytest.mark.parametrize("prior", [GaussianPrior(dim=2, std=1.5), MixturePrior()], ids=["gaussian", "mixture"])
+def test_density_integrates_to_one(prior):
+    # Riemann sum of exp(log_prob) over a grid that covers the prior.
+    edge = 10.0
+    axis = torch.linspace(-edge, edge, 801)
+    grid = torch.cartesian_prod(axis, axis)
+    cell = (axis[1] - axis[0]) ** 2
+    total = prior.log_prob(grid).exp().sum() * cell
+    assert abs(total.item() - 1.0) < 0.01
+
+
+def test_same_generator_seed_same_samples():
+    prior = MixturePrior()
+    assert torch.equal(prior.sample(100, gen(3)), prior.sample(100, gen(3)))
+    assert not torch.equal(prior.sample(100, gen(3)), prior.sample(100, gen(4)))
+
+
+def test_callable_prior_with_and_without_generator():
+    with_gen = CallablePrior(lambda n, g: torch.randn(n, 2, generator=g) + 5, dim=2)
+    assert with_gen.sample(10, gen()).mean() > 3
+    without = CallablePrior(lambda n: torch.zeros(n, 2), dim=2)
+    assert torch.equal(without.sample(4), torch.zeros(4, 2))
+    wrong = CallablePrior(lambda n: torch.zeros(n, 3), dim=2)
+    with pytest.raises(PriorError, match="shape"):
+        wrong.sample(4)
+
+
+def test_registry_round_trip_and_errors():
+    prior = make_prior("mixture", 2, components=6, radius=3.0)
+    rebuilt = prior_from_config(prior.to_config())
+    assert isinstance(rebuilt, MixturePrior) and rebuilt.components == 6 and rebuilt.radius == 3.0
+    with pytest.raises(PriorError, match="choose one of: gaussian, mixture"):
+        make_prior("cauchy", 2)
+    with pytest.raises(PriorError, match="2-D"):
+        make_prior("mixture", 3)
+    with pytest.raises(PriorError, match="std must be > 0"):
+        make_prior("gaussian", 2, std=-1)
+    with pytest.raises(PriorError, match="bad parameters"):
+        make_prior("gaussian", 2, sigma=1)

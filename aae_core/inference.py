@@ -105,11 +105,19 @@ class LatentModel:
         x = torch.as_tensor(images, dtype=torch.float32, device=self.device).reshape(-1, self.config.input_dim)
         return self.model.encode(x, sample=False).z
 
+    @property
+    def num_classes(self) -> int:
+        """Classes the decoder is conditioned on (0 for an unconditional model)."""
+        return self.config.num_classes
+
     @torch.no_grad()
-    def decode(self, z: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Images (N, H, W) in [0, 1] for codes (N, latent_dim)."""
+    def decode(self, z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | list[int] | None = None) -> torch.Tensor:
+        """Images (N, H, W) in [0, 1] for codes (N, latent_dim); conditional models also take labels (N,)."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(-1, self.latent_dim)
-        return self.model.decode(z).reshape(-1, *self.image_shape)
+        if self.num_classes and labels is None:
+            raise ValueError(f"this {self.kind} model decodes a code together with a class label: pass labels")
+        y = None if labels is None or not self.num_classes else torch.as_tensor(labels, device=self.device).reshape(-1)
+        return self.model.decode(z, y).reshape(-1, *self.image_shape)
 
     def sample_prior(self, n: int, seed: int = 0) -> torch.Tensor:
         """n codes from the model's prior (CPU tensor); raises PriorError when the prior cannot be rebuilt."""

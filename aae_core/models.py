@@ -30,6 +30,7 @@ class ModelConfig:
     disc_hidden_dims: tuple[int, ...] = (1000, 1000)  # discriminator hidden layers (AAE only)
     encoder: str = "deterministic"  # deterministic | gaussian | universal (paper §2.1); VAE forces gaussian
     noise_dim: int = 16  # extra noise inputs of the universal-approximator encoder
+    num_classes: int = 0  # one-hot label fed to the decoder beside z (supervised AAE, paper §4); 0 = none
 
     def __post_init__(self) -> None:
         # Accept lists from JSON and the CLI but keep the frozen config hashable.
@@ -39,8 +40,8 @@ class ModelConfig:
             raise ConfigError(f"unknown model {self.kind!r}; choose one of: {', '.join(MODELS)}")
         if self.encoder not in ENCODER_KINDS:
             raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of: {', '.join(ENCODER_KINDS)}")
-        if self.input_dim < 1 or self.latent_dim < 1 or self.noise_dim < 1:
-            raise ConfigError("input, latent and noise sizes must be >= 1")
+        if self.input_dim < 1 or self.latent_dim < 1 or self.noise_dim < 1 or self.num_classes < 0:
+            raise ConfigError("input, latent and noise sizes must be >= 1 (num_classes >= 0)")
         if not self.hidden_dims or min(self.hidden_dims + self.disc_hidden_dims) < 1:
             raise ConfigError("hidden layer sizes must be >= 1 (and the encoder needs at least one)")
 
@@ -111,7 +112,7 @@ class AutoEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config, self.encoder_kind(config))
-        self.decoder = mlp(config.latent_dim, tuple(reversed(config.hidden_dims)), config.input_dim)
+        self.decoder = mlp(config.latent_dim + config.num_classes, tuple(reversed(config.hidden_dims)), config.input_dim)
 
     @staticmethod
     def encoder_kind(config: ModelConfig) -> str:
@@ -121,13 +122,17 @@ class AutoEncoder(nn.Module):
         """Codes of flat images x (B, input_dim); `sample=False` gives the posterior mean / noise-free code."""
         return self.encoder(x, sample=sample, generator=generator)
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel logits (B, input_dim) for codes z (B, latent_dim)."""
+    def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel logits (B, input_dim) for codes z (B, latent_dim), and class labels (B,) if conditional."""
+        if self.config.num_classes:
+            if labels is None:
+                raise ValueError("this model's decoder is conditioned on a class label: pass labels")
+            z = torch.cat([z, nn.functional.one_hot(labels.long(), self.config.num_classes).to(z.dtype)], dim=1)
         return self.decoder(z)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1], shape (B, input_dim)."""
-        return torch.sigmoid(self.decoder(z))
+        return torch.sigmoid(self.decode_logits(z, labels))
 
 
 class AdversarialAutoEncoder(AutoEncoder):

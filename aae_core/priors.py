@@ -121,8 +121,8 @@ class MixturePrior(Prior):
         dim: int = 2,
         components: int = 10,
         radius: float = 4.0,
-        radial_std: float = 0.5,
-        tangential_std: float = 0.15,
+        radial_std: float = 0.7,
+        tangential_std: float = 0.3,
     ) -> None:
         super().__init__(dim)
         if dim != 2:

@@ -1,0 +1,106 @@
+"""Training: each model lowers its loss, the AAE matches its prior better than the AE, runs repeat and resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aae_core.checkpoint import load_checkpoint
+from aae_core.inference import load_model
+from aae_core.models import ConfigError
+from aae_core.priors import make_prior
+from aae_core.training import TrainConfig, train
+from tests.conftest import small_config
+
+
+def run(tmp_path, digits, kind="aae", prior="mixture", name="m", latent_dim=2, **train_args):
+    config = TrainConfig(**{"epochs": 3, **train_args})
+    return train(small_config(kind, latent_dim), config, make_prior(prior, latent_dim), digits,
+                 tmp_path / f"{name}.safetensors", device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("kind,prior", [("ae", "gaussian"), ("aae", "gaussian"), ("aae", "swissroll"),
+                                        ("vae", "gaussian"), ("vae", "mixture")])
+def test_each_model_lowers_its_reconstruction_loss(tmp_path, digits, kind, prior):
+    result = run(tmp_path, digits, kind, prior, epochs=4)
+    first, last = result.history[0], result.history[-1]
+    assert last["recon"] < 0.8 * first["recon"]
+    assert all(torch.isfinite(torch.tensor(list(h.values()))).all() for h in result.history)
+    if kind == "vae":
+        assert last["kl"] > 0
+
+
+@pytest.mark.parametrize("encoder", ["gaussian", "universal"])
+def test_aae_posterior_choices_train(tmp_path, digits, encoder):
+    config = small_config("aae", encoder=encoder)
+    result = train(config, TrainConfig(epochs=3), make_prior("gaussian", 2), digits, tmp_path / "e.safetensors",
+                   device="cpu", progress=False)
+    assert result.history[-1]["recon"] < result.history[0]["recon"]
+    model = load_model(result.path)
+    assert model.model.encoder.kind == encoder
+    # Codes for the atlas are repeatable: no sampling noise at inference.
+    x = digits.eval.images[:5]
+    assert torch.equal(model.encode(x), model.encode(x))
+
+
+@pytest.mark.slow
+def test_aae_matches_the_prior_better_than_the_ae(tmp_path, digits):
+    # Same architecture, data, budget and seed; only the adversarial phase differs.
+    aae = run(tmp_path, digits, "aae", "mixture", name="aae", epochs=40)
+    ae = run(tmp_path, digits, "ae", "mixture", name="ae", epochs=40)
+    assert aae.metrics["prior_swd"] < 0.7 * ae.metrics["prior_swd"]
+    assert aae.metrics["prior_mmd"] < 0.5 * ae.metrics["prior_mmd"]
+    assert aae.metrics["prior_gap"] < ae.metrics["prior_gap"] - 0.2
+
+
+def test_same_seed_same_checkpoint_bytes(tmp_path, digits):
+    a = run(tmp_path, digits, name="a", seed=7, epochs=2)
+    b = run(tmp_path, digits, name="b", seed=7, epochs=2)
+    c = run(tmp_path, digits, name="c", seed=8, epochs=2)
+    assert a.path.read_bytes() == b.path.read_bytes()
+    assert a.path.read_bytes() != c.path.read_bytes()
+
+
+def test_resume_continues_exactly(tmp_path, digits):
+    whole = run(tmp_path, digits, name="whole", epochs=4)
+    half = run(tmp_path, digits, name="half", epochs=2)
+    resumed = train(small_config(), TrainConfig(epochs=4), make_prior("mixture", 2), digits,
+                    tmp_path / "resumed.safetensors", device="cpu", progress=False, resume=half.path)
+    a, b = load_checkpoint(whole.path), load_checkpoint(resumed.path)
+    for key, value in a.group("model").items():
+        assert torch.equal(value, b.tensors[f"model.{key}"]), key
+    assert [h["step"] for h in b.metadata["history"]] == [h["step"] for h in a.metadata["history"]]
+    assert torch.equal(a.tensors["snapshots.codes"], b.tensors["snapshots.codes"])
+
+
+def test_periodic_checkpoint_is_resumable(tmp_path, digits):
+    # checkpoint_every=1 writes after each epoch; a run "killed" after epoch 2 is what epoch 2 wrote.
+    result = run(tmp_path, digits, name="p", epochs=2, checkpoint_every=1)
+    meta = load_checkpoint(result.path).metadata
+    assert meta["training"]["epoch"] == 2 and "optimizers" in meta
+
+
+def test_snapshots_record_codes_during_training(tmp_path, digits):
+    result = run(tmp_path, digits, epochs=2, snapshots_per_epoch=3, snapshot_size=50)
+    snapshots = load_model(result.path).snapshots
+    assert snapshots.codes.shape == (1 + 2 * 3, 50, 2)
+    assert snapshots.steps[0] == 0 and snapshots.steps[-1] == result.history[-1]["step"]
+    assert snapshots.labels.shape == (50,)
+    assert not torch.equal(torch.from_numpy(snapshots.codes[0]), torch.from_numpy(snapshots.codes[-1]))
+
+
+@pytest.mark.parametrize("prior,message", [("swissroll", "has none; the AAE needs only samples"),
+                                           ("uniform", "infinite")])
+def test_vae_refuses_priors_without_a_usable_density(tmp_path, digits, prior, message):
+    with pytest.raises(ConfigError, match=message):
+        run(tmp_path, digits, "vae", prior)
+
+
+def test_impossible_settings(tmp_path, digits):
+    with pytest.raises(ConfigError, match="epochs must be >= 1"):
+        TrainConfig(epochs=-1)
+    with pytest.raises(ConfigError, match="prior is 3-D"):
+        train(small_config(), TrainConfig(epochs=1), make_prior("gaussian", 3), digits, tmp_path / "x.safetensors",
+              device="cpu", progress=False)
+    with pytest.raises(ConfigError, match="unknown model"):
+        small_config("gan")

@@ -8,7 +8,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import DATASETS, DatasetError, load_dataset
@@ -47,8 +47,15 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets one line instead of the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aae_core", description="Adversarial autoencoders and baselines.")
+    parser = _Parser(prog="aae_core", description="Adversarial autoencoders and baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     t = commands.add_parser("train", help="train a model and write a checkpoint",

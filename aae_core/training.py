@@ -32,11 +32,12 @@ class TrainConfig:
 
     epochs: int = 20  # total epochs (a resumed run continues up to this many)
     batch_size: int = 100  # the paper's minibatch size
-    # The AAE's balance: the encoder-as-generator must learn faster than the discriminator, or the discriminator
-    # wins, its gradient vanishes and reconstruction drags the codes off the prior (seen with 1e-3/1e-4/1e-4).
+    # The AAE needs its three players in balance (docs/TRAINING_NOTES.md). With reconstruction at 1e-3 and the
+    # adversarial pair at 1e-4 the discriminator wins and reconstruction drags the codes off the prior; with the
+    # generator faster than the discriminator the codes run away where the discriminator extrapolates "prior".
     lr: float = 2e-4  # Adam, reconstruction phase (the whole model for AE and VAE)
-    disc_lr: float = 1e-4  # Adam, discriminator (AAE)
-    gen_lr: float = 4e-4  # Adam, encoder in the generator role (AAE)
+    disc_lr: float = 2e-4  # Adam, discriminator (AAE)
+    gen_lr: float = 2e-4  # Adam, encoder in the generator role (AAE)
     adversarial_betas: tuple[float, float] = (0.5, 0.9)  # Adam betas of both adversarial optimisers
     seed: int = 0  # seeds initialisation, shuffling, noise and prior samples
     log_every: int = 50  # steps between progress updates; the loop reads losses from the device only then

@@ -73,7 +73,7 @@ def test_bad_input_gives_one_clear_line(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) <= 3  # argparse adds a usage line
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_corrupt_checkpoint(tmp_path):

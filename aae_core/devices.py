@@ -17,7 +17,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r} was asked for, but this machine's torch sees no CUDA GPU; use cpu or auto")
+            raise DeviceError(
+                f"device {name!r} was asked for, but this machine's torch sees no CUDA GPU; use cpu or auto"
+            )
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")

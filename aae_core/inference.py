@@ -111,7 +111,9 @@ class LatentModel:
         return self.config.num_classes
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | list[int] | None = None) -> torch.Tensor:
+    def decode(
+        self, z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | list[int] | None = None
+    ) -> torch.Tensor:
         """Images (N, H, W) in [0, 1] for codes (N, latent_dim); conditional models also take labels (N,)."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(-1, self.latent_dim)
         if self.num_classes and labels is None:

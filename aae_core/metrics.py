@@ -77,7 +77,11 @@ def prior_gap_fraction(codes: torch.Tensor, prior: Prior, probes: int = 2000, se
 
 
 def knn_accuracy(
-    train_codes: torch.Tensor, train_labels: torch.Tensor, eval_codes: torch.Tensor, eval_labels: torch.Tensor, k: int = 5
+    train_codes: torch.Tensor,
+    train_labels: torch.Tensor,
+    eval_codes: torch.Tensor,
+    eval_labels: torch.Tensor,
+    k: int = 5,
 ) -> float:
     """Accuracy of a k-nearest-neighbour classifier on codes (unlabelled examples, label -1, are ignored)."""
     from sklearn.neighbors import KNeighborsClassifier

@@ -112,7 +112,9 @@ class AutoEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config, self.encoder_kind(config))
-        self.decoder = mlp(config.latent_dim + config.num_classes, tuple(reversed(config.hidden_dims)), config.input_dim)
+        self.decoder = mlp(
+            config.latent_dim + config.num_classes, tuple(reversed(config.hidden_dims)), config.input_dim
+        )
 
     @staticmethod
     def encoder_kind(config: ModelConfig) -> str:

@@ -34,9 +34,7 @@ class Prior:
         """Draw `n` codes, shape (n, dim)."""
         return self.sample_with_labels(n, generator)[0]
 
-    def sample_with_labels(
-        self, n: int, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_with_labels(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw `n` codes and the component/segment index of each (-1 where the prior has none)."""
         raise NotImplementedError
 
@@ -146,9 +144,7 @@ class MixturePrior(Prior):
         labels = _randint(self.components, n, generator)
         return self.sample_given_labels(labels, generator), labels
 
-    def sample_given_labels(
-        self, labels: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample_given_labels(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw one code from the given component of each label, shape (n, 2)."""
         means, radial, tangential = self._tables(labels.device)
         eps = _randn((labels.shape[0], 2), generator)
@@ -212,9 +208,7 @@ class SwissRollPrior(Prior):
         labels = (u * self.segments).long().clamp_max(self.segments - 1)
         return self._position(u, generator), labels
 
-    def sample_given_labels(
-        self, labels: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample_given_labels(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw one code from the given segment of the roll for each label, shape (n, 2)."""
         u = (labels.float() + _rand((labels.shape[0],), generator)) / self.segments
         return self._position(u, generator)

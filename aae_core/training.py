@@ -51,7 +51,9 @@ class TrainConfig:
             raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if min(self.lr, self.disc_lr, self.gen_lr) <= 0 or not all(map(math.isfinite, (self.lr, self.disc_lr, self.gen_lr))):
+        if min(self.lr, self.disc_lr, self.gen_lr) <= 0 or not all(
+            map(math.isfinite, (self.lr, self.disc_lr, self.gen_lr))
+        ):
             raise ConfigError("learning rates must be positive numbers")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.snapshots_per_epoch < 0 or self.snapshot_size < 1:
             raise ConfigError("--log-every and --checkpoint-every must be >= 1, snapshot settings >= 0")
@@ -142,7 +144,11 @@ Optimizers = dict[str, torch.optim.Optimizer]
 
 
 def autoencoder_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
-    return {"autoencoder": torch.optim.Adam(list(model.encoder.parameters()) + list(model.decoder.parameters()), lr=config.lr)}
+    return {
+        "autoencoder": torch.optim.Adam(
+            list(model.encoder.parameters()) + list(model.decoder.parameters()), lr=config.lr
+        )
+    }
 
 
 def aae_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
@@ -258,7 +264,9 @@ def state_to_checkpoint(state: TrainingState, run: RunInfo, extra: dict[str, Any
     return checkpoint
 
 
-def state_from_checkpoint(checkpoint: Checkpoint, device: torch.device, epochs: int | None = None) -> tuple[TrainingState, RunInfo]:
+def state_from_checkpoint(
+    checkpoint: Checkpoint, device: torch.device, epochs: int | None = None
+) -> tuple[TrainingState, RunInfo]:
     """Rebuild a training state from a checkpoint written by `state_to_checkpoint`."""
     meta = checkpoint.metadata
     if "training" not in meta or "optimizers" not in meta:
@@ -316,7 +324,7 @@ def train_epoch(
         if snapshot_every and state.step % snapshot_every == 0:
             take_snapshot(state, snapshot_images)
         if window_steps == config.log_every or i == steps - 1:
-            values = dict(zip(recipe.losses, (window / window_steps).tolist()))  # the one host sync
+            values = dict(zip(recipe.losses, (window / window_steps).tolist(), strict=True))  # the one host sync
             if progress is not None:
                 progress.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
                 progress.update(window_steps)
@@ -324,7 +332,7 @@ def train_epoch(
                 on_log({"epoch": state.epoch + 1, "step": state.step, **values})
             window.zero_()
             window_steps = 0
-    return dict(zip(recipe.losses, (totals / steps).tolist()))
+    return dict(zip(recipe.losses, (totals / steps).tolist(), strict=True))
 
 
 @torch.no_grad()
@@ -333,7 +341,9 @@ def take_snapshot(state: TrainingState, snapshot_images: torch.Tensor) -> None:
     state.snapshot_steps.append(state.step)
 
 
-def evaluate(model: AutoEncoder, prior: Prior, data: DataSplits, seed: int = 0) -> tuple[dict[str, float], torch.Tensor]:
+def evaluate(
+    model: AutoEncoder, prior: Prior, data: DataSplits, seed: int = 0
+) -> tuple[dict[str, float], torch.Tensor]:
     """Metrics on the evaluation split, and its codes (the atlas)."""
     eval_codes = encode_all(model, data.eval.images).cpu()
     knn_train = data.train.subset(torch.arange(min(len(data.train), 10000)))
@@ -373,16 +383,27 @@ def train(
     """Train a model and write its checkpoint to `out` (periodically and at the end); resume from `resume`."""
     torch_device = resolve_device(device)
     started = time.perf_counter()
-    dataset_info = {"name": data.train.name, "image_shape": list(data.train.image_shape),
-                    "n_train": len(data.train), "n_eval": len(data.eval), "classes": list(data.train.classes)}
+    dataset_info = {
+        "name": data.train.name,
+        "image_shape": list(data.train.image_shape),
+        "n_train": len(data.train),
+        "n_eval": len(data.eval),
+        "classes": list(data.train.classes),
+    }
     if resume is not None:
         state, run = state_from_checkpoint(load_checkpoint(resume), torch_device, epochs=train_config.epochs)
         if run.dataset.get("image_shape") != dataset_info["image_shape"]:
-            raise ConfigError(f"the checkpoint was trained on {run.dataset.get('image_shape')} images, the data is {dataset_info['image_shape']}")
+            raise ConfigError(
+                f"the checkpoint was trained on {run.dataset.get('image_shape')} images, "
+                f"the data has {dataset_info['image_shape']}"
+            )
         model_config, train_config, prior = run.model_config, run.train_config, run.prior
     else:
         if model_config.input_dim != data.train.images.shape[1]:
-            raise ConfigError(f"model input_dim {model_config.input_dim} does not match the data ({data.train.images.shape[1]} pixels)")
+            raise ConfigError(
+                f"model input_dim {model_config.input_dim} does not match the data "
+                f"({data.train.images.shape[1]} pixels)"
+            )
         check_prior(model_config, prior)
         state = new_state(model_config, train_config, torch_device)
     run = RunInfo(model_config, train_config, prior, dataset_info)
@@ -395,8 +416,13 @@ def train(
 
     steps_per_epoch = math.ceil(len(images) / train_config.batch_size)
     bar = tqdm(
-        total=train_config.epochs * steps_per_epoch, initial=state.epoch * steps_per_epoch, disable=not progress,
-        unit="step", dynamic_ncols=True, desc=f"{model_config.kind} {prior.name}", mininterval=0.5,
+        total=train_config.epochs * steps_per_epoch,
+        initial=state.epoch * steps_per_epoch,
+        disable=not progress,
+        unit="step",
+        dynamic_ncols=True,
+        desc=f"{model_config.kind} {prior.name}",
+        mininterval=0.5,
     )
     with bar:
         while state.epoch < train_config.epochs:

@@ -42,12 +42,22 @@ def digits() -> DataSplits:
 
 
 def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelConfig:
-    return ModelConfig(kind=kind, input_dim=64, latent_dim=latent_dim, hidden_dims=SMALL, disc_hidden_dims=SMALL, **overrides)
+    return ModelConfig(
+        kind=kind, input_dim=64, latent_dim=latent_dim, hidden_dims=SMALL, disc_hidden_dims=SMALL, **overrides
+    )
 
 
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory, digits) -> Path:
     """A small 2-D AAE with the mixture prior, trained briefly on digits."""
     out = tmp_path_factory.mktemp("ckpt") / "aae.safetensors"
-    train(small_config(), TrainConfig(epochs=3, seed=0), make_prior("mixture", 2), digits, out, device="cpu", progress=False)
+    train(
+        small_config(),
+        TrainConfig(epochs=3, seed=0),
+        make_prior("mixture", 2),
+        digits,
+        out,
+        device="cpu",
+        progress=False,
+    )
     return out

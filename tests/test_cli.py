@@ -16,15 +16,38 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aae_core", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "aae_core", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
 
 
 @pytest.mark.slow
 def test_train_info_evaluate(tmp_path):
     out = tmp_path / "run" / "aae.safetensors"
-    trained = cli("train", "--model", "aae", "--prior", "mixture", "--dataset", "digits", "--epochs", "2",
-                  "--hidden", "64,64", "--disc-hidden", "64,64", "--out", str(out), "--seed", "3")
+    trained = cli(
+        "train",
+        "--model",
+        "aae",
+        "--prior",
+        "mixture",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--hidden",
+        "64,64",
+        "--disc-hidden",
+        "64,64",
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+    )
     assert trained.returncode == 0, trained.stderr
     assert f"wrote {out}" in trained.stdout and "prior_swd" in trained.stdout
     assert "epoch 2/2" in trained.stderr  # the progress bar
@@ -50,8 +73,22 @@ def test_resume_from_the_cli(tmp_path):
 def test_mnist_format_folder(tmp_path):
     make_idx_dir(tmp_path / "data", n_train=40, n_eval=10)
     out = tmp_path / "m.safetensors"
-    result = cli("train", "--model", "vae", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
-                 "--hidden", "16", "--quiet", "--out", str(out))
+    result = cli(
+        "train",
+        "--model",
+        "vae",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--quiet",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(cli("info", str(out), "--json").stdout)["dataset"]["image_shape"] == [28, 28]
 
@@ -63,8 +100,11 @@ def test_mnist_format_folder(tmp_path):
         (("train", "--model", "vae", "--prior", "swissroll", "--epochs", "1"), "has none; the AAE needs only samples"),
         (("train", "--dataset", "mnist", "--data-dir", "/nonexistent"), "lacks train-images-idx3-ubyte"),
         (("train", "--prior", "mixture", "--latent-dim", "3"), "mixture prior is 2-D"),
-        pytest.param(("train", "--device", "cuda", "--epochs", "1"), "no CUDA GPU",
-                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+        pytest.param(
+            ("train", "--device", "cuda", "--epochs", "1"),
+            "no CUDA GPU",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
         (("info", "/nonexistent.safetensors"), "no such checkpoint"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -13,14 +15,25 @@ from aae_core.training import TrainConfig, train
 from tests.conftest import small_config
 
 
-def run(tmp_path, digits, kind="aae", prior="mixture", name="m", latent_dim=2, **train_args):
+def run(tmp_path, digits, kind="aae", prior="mixture", name="m", latent_dim=2, hidden=None, **train_args):
     config = TrainConfig(**{"epochs": 3, **train_args})
-    return train(small_config(kind, latent_dim), config, make_prior(prior, latent_dim), digits,
-                 tmp_path / f"{name}.safetensors", device="cpu", progress=False)
+    sizes = {"hidden_dims": hidden, "disc_hidden_dims": hidden} if hidden else {}
+    model_config = replace(small_config(kind, latent_dim), **sizes)
+    return train(
+        model_config,
+        config,
+        make_prior(prior, latent_dim),
+        digits,
+        tmp_path / f"{name}.safetensors",
+        device="cpu",
+        progress=False,
+    )
 
 
-@pytest.mark.parametrize("kind,prior", [("ae", "gaussian"), ("aae", "gaussian"), ("aae", "swissroll"),
-                                        ("vae", "gaussian"), ("vae", "mixture")])
+@pytest.mark.parametrize(
+    "kind,prior",
+    [("ae", "gaussian"), ("aae", "gaussian"), ("aae", "swissroll"), ("vae", "gaussian"), ("vae", "mixture")],
+)
 def test_each_model_lowers_its_reconstruction_loss(tmp_path, digits, kind, prior):
     result = run(tmp_path, digits, kind, prior, epochs=5, batch_size=25)  # 290 steps
     first, last = result.history[0], result.history[-1]
@@ -33,8 +46,15 @@ def test_each_model_lowers_its_reconstruction_loss(tmp_path, digits, kind, prior
 @pytest.mark.parametrize("encoder", ["gaussian", "universal"])
 def test_aae_posterior_choices_train(tmp_path, digits, encoder):
     config = small_config("aae", encoder=encoder)
-    result = train(config, TrainConfig(epochs=3), make_prior("gaussian", 2), digits, tmp_path / "e.safetensors",
-                   device="cpu", progress=False)
+    result = train(
+        config,
+        TrainConfig(epochs=3),
+        make_prior("gaussian", 2),
+        digits,
+        tmp_path / "e.safetensors",
+        device="cpu",
+        progress=False,
+    )
     assert result.history[-1]["recon"] < result.history[0]["recon"]
     model = load_model(result.path)
     assert model.model.encoder.kind == encoder
@@ -45,12 +65,13 @@ def test_aae_posterior_choices_train(tmp_path, digits, encoder):
 
 @pytest.mark.slow
 def test_aae_matches_the_prior_better_than_the_ae(tmp_path, digits):
-    # Same architecture, data, budget and seed; only the adversarial phase differs.
-    aae = run(tmp_path, digits, "aae", "mixture", name="aae", epochs=40)
-    ae = run(tmp_path, digits, "ae", "mixture", name="ae", epochs=40)
-    assert aae.metrics["prior_swd"] < 0.7 * ae.metrics["prior_swd"]
-    assert aae.metrics["prior_mmd"] < 0.5 * ae.metrics["prior_mmd"]
-    assert aae.metrics["prior_gap"] < ae.metrics["prior_gap"] - 0.2
+    # Same architecture, data, budget, defaults and seed; only the adversarial phase differs.
+    # (64-unit MLPs are too small to fold 2-D codes into ten modes; 256 is enough on digits.)
+    aae = run(tmp_path, digits, "aae", "mixture", name="aae", epochs=40, hidden=(256, 256))
+    ae = run(tmp_path, digits, "ae", "mixture", name="ae", epochs=40, hidden=(256, 256))
+    assert aae.metrics["prior_swd"] < 0.5 * ae.metrics["prior_swd"]
+    assert aae.metrics["prior_mmd"] < 0.3 * ae.metrics["prior_mmd"]
+    assert aae.metrics["prior_gap"] < 0.35 < ae.metrics["prior_gap"]
 
 
 def test_same_seed_same_checkpoint_bytes(tmp_path, digits):
@@ -64,8 +85,16 @@ def test_same_seed_same_checkpoint_bytes(tmp_path, digits):
 def test_resume_continues_exactly(tmp_path, digits):
     whole = run(tmp_path, digits, name="whole", epochs=4)
     half = run(tmp_path, digits, name="half", epochs=2)
-    resumed = train(small_config(), TrainConfig(epochs=4), make_prior("mixture", 2), digits,
-                    tmp_path / "resumed.safetensors", device="cpu", progress=False, resume=half.path)
+    resumed = train(
+        small_config(),
+        TrainConfig(epochs=4),
+        make_prior("mixture", 2),
+        digits,
+        tmp_path / "resumed.safetensors",
+        device="cpu",
+        progress=False,
+        resume=half.path,
+    )
     a, b = load_checkpoint(whole.path), load_checkpoint(resumed.path)
     for key, value in a.group("model").items():
         assert torch.equal(value, b.tensors[f"model.{key}"]), key
@@ -89,8 +118,9 @@ def test_snapshots_record_codes_during_training(tmp_path, digits):
     assert not torch.equal(torch.from_numpy(snapshots.codes[0]), torch.from_numpy(snapshots.codes[-1]))
 
 
-@pytest.mark.parametrize("prior,message", [("swissroll", "has none; the AAE needs only samples"),
-                                           ("uniform", "infinite")])
+@pytest.mark.parametrize(
+    "prior,message", [("swissroll", "has none; the AAE needs only samples"), ("uniform", "infinite")]
+)
 def test_vae_refuses_priors_without_a_usable_density(tmp_path, digits, prior, message):
     with pytest.raises(ConfigError, match=message):
         run(tmp_path, digits, "vae", prior)
@@ -100,7 +130,14 @@ def test_impossible_settings(tmp_path, digits):
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         TrainConfig(epochs=-1)
     with pytest.raises(ConfigError, match="prior is 3-D"):
-        train(small_config(), TrainConfig(epochs=1), make_prior("gaussian", 3), digits, tmp_path / "x.safetensors",
-              device="cpu", progress=False)
+        train(
+            small_config(),
+            TrainConfig(epochs=1),
+            make_prior("gaussian", 3),
+            digits,
+            tmp_path / "x.safetensors",
+            device="cpu",
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="unknown model"):
         small_config("gan")

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .acceleration import PRECISIONS
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import DATASETS, DatasetError, load_dataset
 from .devices import DEVICE_CHOICES, DeviceError
+from .distributed import is_main_process
 from .inference import load_model
 from .models import ENCODER_KINDS, MODELS, ConfigError, ModelConfig
 from .priors import PriorError, make_prior
@@ -88,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=_T.seed, help="random seed: same seed, same CPU run, same checkpoint")
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
     t.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=_T.precision,
+        help="bf16: autocast the forward passes to bfloat16 (faster on CPUs with AVX512-BF16/AMX and on Ampere+ "
+        "GPUs; weights and optimizers stay fp32); fp32 keeps CPU runs bit-reproducible",
+    )
+    t.add_argument(
+        "--compile", action="store_true", help="CUDA only: torch.compile the MLPs (falls back to eager if it fails)"
+    )
+    t.add_argument(
         "--out", type=Path, default=None, help="checkpoint path (default: runs/MODEL-PRIOR-DATASET.safetensors)"
     )
     t.add_argument("--resume", type=Path, default=None, help="continue the run saved in this checkpoint")
@@ -145,6 +157,8 @@ def run_train(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         snapshots_per_epoch=args.snapshots_per_epoch,
+        precision=args.precision,
+        compile=args.compile,
     )
     prior = make_prior(args.prior, args.latent_dim, **_prior_params(args))
     out = args.out or args.resume or Path("runs") / f"{args.model}-{args.prior}-{data.train.name}.safetensors"
@@ -162,6 +176,8 @@ def run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted; the last epoch checkpoint is in {out} (continue with --resume {out})", file=sys.stderr)
         return 130
+    if not is_main_process():  # under torchrun, rank 0 reports for everyone
+        return 0
     print(f"wrote {result.path} in {result.seconds:.1f}s")
     print(_format_metrics(result.metrics))
     return 0

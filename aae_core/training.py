@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
+from .acceleration import PRECISIONS, Autocast, compile_modules, cuda_matmul_precision, make_autocast
 from .checkpoint import Checkpoint, load_checkpoint, load_weights, pack_optimizer, save_checkpoint, unpack_optimizer
 from .data import DataSplits
 from .devices import resolve_device
@@ -44,6 +47,8 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (always one at the end)
     snapshots_per_epoch: int = 4  # latent snapshots of a fixed evaluation subset, for replay in the app
     snapshot_size: int = 500  # examples in that subset
+    precision: str = "fp32"  # fp32 | bf16 (autocast forwards; weights, optimizers, losses stay fp32; not bitwise)
+    compile: bool = False  # CUDA only: torch.compile the MLPs, falling back to eager if compilation fails
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adversarial_betas", tuple(float(b) for b in self.adversarial_betas))
@@ -57,6 +62,8 @@ class TrainConfig:
             raise ConfigError("learning rates must be positive numbers")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.snapshots_per_epoch < 0 or self.snapshot_size < 1:
             raise ConfigError("--log-every and --checkpoint-every must be >= 1, snapshot settings >= 0")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -85,11 +92,16 @@ def check_prior(config: ModelConfig, prior: Prior) -> None:
 
 
 def reconstruction_step(
-    model: AutoEncoder, x: torch.Tensor, optimizer: torch.optim.Optimizer, generator: torch.Generator
+    model: AutoEncoder,
+    x: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
 ) -> torch.Tensor:
     """Paper §2, phase 1: update encoder and decoder to reconstruct x."""
-    z = model.encode(x, generator=generator).z
-    loss = reconstruction_loss(model.decode_logits(z), x)
+    with autocast():
+        logits = model.decode_logits(model.encode(x, generator=generator).z)
+    loss = reconstruction_loss(logits.float(), x)  # .float(): the loss in fp32 under bf16 autocast (no-op in fp32)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -103,35 +115,58 @@ def regularization_step(
     disc_optimizer: torch.optim.Optimizer,
     gen_optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
+    autocast: Autocast = nullcontext,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Paper §2, phase 2: the discriminator learns prior samples from codes, then the encoder learns to fool it."""
     # 1. One encoder forward serves both updates: the encoder's weights do not change between them.
-    z = model.encode(x, generator=generator).z
-    prior_z = prior.sample(x.shape[0], generator)
-    disc_loss = discriminator_loss(model.discriminate(prior_z), model.discriminate(z.detach()))
+    with autocast():
+        z = model.encode(x, generator=generator).z
+        prior_z = prior.sample(x.shape[0], generator)
+        prior_logits, code_logits = model.discriminate(prior_z), model.discriminate(z.detach())
+    disc_loss = discriminator_loss(prior_logits.float(), code_logits.float())
     disc_optimizer.zero_grad(set_to_none=True)
     disc_loss.backward()
     disc_optimizer.step()
     # 2. The encoder as generator, against the updated discriminator (whose weights get no gradient here).
-    model.discriminator.requires_grad_(False)
-    gen_loss = generator_loss(model.discriminate(z))
-    gen_optimizer.zero_grad(set_to_none=True)
-    gen_loss.backward()
-    gen_optimizer.step()
-    model.discriminator.requires_grad_(True)
+    with frozen(model.discriminator):
+        with autocast():
+            code_logits = model.discriminate(z)
+        gen_loss = generator_loss(code_logits.float())
+        gen_optimizer.zero_grad(set_to_none=True)
+        gen_loss.backward()
+        gen_optimizer.step()
     return disc_loss.detach(), gen_loss.detach()
 
 
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[None]:
+    """No gradient into `module`'s weights inside the block (under DDP: no gradient sync expected from it either)."""
+    module.requires_grad_(False)
+    try:
+        with module.no_sync() if hasattr(module, "no_sync") else nullcontext():
+            yield
+    finally:
+        module.requires_grad_(True)
+
+
 def elbo_step(
-    model: AutoEncoder, x: torch.Tensor, prior: Prior, optimizer: torch.optim.Optimizer, generator: torch.Generator
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """VAE: maximise the ELBO; closed-form KL for a Gaussian prior, one-sample estimate otherwise."""
-    out = model.encode(x, generator=generator)
-    recon = reconstruction_loss(model.decode_logits(out.z), x)
+    with autocast():
+        out = model.encode(x, generator=generator)
+        logits = model.decode_logits(out.z)
+    z, mean, logvar = out.z.float(), out.mean.float(), out.logvar.float()  # the losses in fp32 (no-op in fp32)
+    recon = reconstruction_loss(logits.float(), x)
     if isinstance(prior, GaussianPrior):
-        kl = gaussian_kl(out.mean, out.logvar, prior.std)
+        kl = gaussian_kl(mean, logvar, prior.std)
     else:
-        kl = sampled_kl(out.z, out.mean, out.logvar, prior)
+        kl = sampled_kl(z, mean, logvar, prior)
     optimizer.zero_grad(set_to_none=True)
     (recon + kl).backward()
     optimizer.step()
@@ -160,18 +195,20 @@ def aae_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
     }
 
 
-def ae_update(model, x, prior, optimizers, generator) -> dict[str, torch.Tensor]:
-    return {"recon": reconstruction_step(model, x, optimizers["autoencoder"], generator)}
+def ae_update(model, x, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+    return {"recon": reconstruction_step(model, x, optimizers["autoencoder"], generator, autocast)}
 
 
-def aae_update(model, x, prior, optimizers, generator) -> dict[str, torch.Tensor]:
-    recon = reconstruction_step(model, x, optimizers["autoencoder"], generator)
-    disc, gen = regularization_step(model, x, prior, optimizers["discriminator"], optimizers["generator"], generator)
+def aae_update(model, x, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+    recon = reconstruction_step(model, x, optimizers["autoencoder"], generator, autocast)
+    disc, gen = regularization_step(
+        model, x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+    )
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def vae_update(model, x, prior, optimizers, generator) -> dict[str, torch.Tensor]:
-    recon, kl = elbo_step(model, x, prior, optimizers["autoencoder"], generator)
+def vae_update(model, x, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+    recon, kl = elbo_step(model, x, prior, optimizers["autoencoder"], generator, autocast)
     return {"recon": recon, "kl": kl}
 
 
@@ -304,18 +341,31 @@ def train_epoch(
     snapshot_images: torch.Tensor,
     progress: tqdm | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    model: torch.nn.Module | None = None,
+    sharding: distributed.Sharding | None = None,
 ) -> dict[str, float]:
-    """One pass over `images` (already on the device) in shuffled minibatches; returns the epoch's mean losses."""
-    n = images.shape[0]
+    """One pass over `images` (already on the device) in shuffled minibatches; returns the epoch's mean losses.
+
+    `model` is what the updates run through (default `state.model`; under torchrun its DDP-wrapped view) and
+    `sharding` picks this rank's part of the epoch (default: all of it, shuffled by `state.generator`).
+    """
+    model = state.model if model is None else model
+    autocast = make_autocast(images.device, config.precision)
+    if sharding is None:
+        order = torch.randperm(images.shape[0], generator=state.generator, device=images.device)
+    else:
+        order = sharding.order(images.shape[0], state.epoch, images.device)
+        sharding.reseed(state.generator, state.epoch)
+    n = order.shape[0]
     steps = math.ceil(n / config.batch_size)
     snapshot_every = max(1, steps // config.snapshots_per_epoch) if config.snapshots_per_epoch else 0
-    order = torch.randperm(n, generator=state.generator, device=images.device)
     totals = torch.zeros(len(recipe.losses), device=images.device)  # summed on the device: no per-step sync
     window = torch.zeros_like(totals)
     window_steps = 0
     for i in range(steps):
         x = images[order[i * config.batch_size : (i + 1) * config.batch_size]]
-        losses = recipe.update(state.model, x, prior, state.optimizers, state.generator)
+        losses = recipe.update(model, x, prior, state.optimizers, state.generator, autocast)
         step_losses = torch.stack([losses[name] for name in recipe.losses])
         totals += step_losses
         window += step_losses
@@ -380,8 +430,14 @@ def train(
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train a model and write its checkpoint to `out` (periodically and at the end); resume from `resume`."""
-    torch_device = resolve_device(device)
+    """Train a model and write its checkpoint to `out` (periodically and at the end); resume from `resume`.
+
+    Launched by torchrun with several processes, it trains data-parallel (see `aae_core.distributed`): each rank
+    trains on its shard and only rank 0 writes the checkpoint, shows progress and returns metrics.
+    """
+    dist_context = distributed.setup(device)
+    torch_device = dist_context.device if dist_context is not None else resolve_device(device)
+    is_main = dist_context is None or dist_context.is_main
     started = time.perf_counter()
     dataset_info = {
         "name": data.train.name,
@@ -408,35 +464,70 @@ def train(
         state = new_state(model_config, train_config, torch_device)
     run = RunInfo(model_config, train_config, prior, dataset_info)
     recipe = RECIPES[model_config.kind]
+    if train_config.compile:
+        compile_mlps(state.model, torch_device)
+    update_model = distributed.wrap_model(state.model, dist_context)
+    sharding = distributed.Sharding(dist_context, train_config.seed) if dist_context is not None else None
 
     images = data.train.images.to(torch_device)
     snapshot_images = data.eval.images[snapshot_index(len(data.eval), train_config.snapshot_size)].to(torch_device)
     if not state.snapshot_codes and train_config.snapshots_per_epoch:
         take_snapshot(state, snapshot_images)  # the codes before training: the first frame of the replay
 
-    steps_per_epoch = math.ceil(len(images) / train_config.batch_size)
+    steps_per_epoch = math.ceil(distributed.shard_size(len(images), dist_context) / train_config.batch_size)
     bar = tqdm(
         total=train_config.epochs * steps_per_epoch,
         initial=state.epoch * steps_per_epoch,
-        disable=not progress,
+        disable=not (progress and is_main),
         unit="step",
         dynamic_ncols=True,
         desc=f"{model_config.kind} {prior.name}",
         mininterval=0.5,
     )
-    with bar:
+    with bar, cuda_matmul_precision(torch_device):
         while state.epoch < train_config.epochs:
             bar.set_description(f"{model_config.kind} {prior.name} epoch {state.epoch + 1}/{train_config.epochs}")
-            epoch_losses = train_epoch(state, recipe, prior, images, train_config, snapshot_images, bar, on_log)
+            epoch_losses = train_epoch(
+                state,
+                recipe,
+                prior,
+                images,
+                train_config,
+                snapshot_images,
+                bar,
+                on_log,
+                model=update_model,
+                sharding=sharding,
+            )
             state.epoch += 1
+            epoch_losses = distributed.mean_over_ranks(epoch_losses, dist_context)
             state.history.append({"epoch": state.epoch, "step": state.step, **epoch_losses})
-            if state.epoch % train_config.checkpoint_every == 0 and state.epoch < train_config.epochs:
+            periodic = state.epoch % train_config.checkpoint_every == 0 and state.epoch < train_config.epochs
+            if periodic and is_main:
                 save_checkpoint(out, state_to_checkpoint(state, run))
 
+    if not is_main:  # rank 0 evaluates and writes; the others wait for it at the barrier
+        distributed.teardown(dist_context)
+        return TrainResult(Path(out), {}, state.history, time.perf_counter() - started)
     metrics, eval_codes = evaluate(state.model, prior, data, seed=train_config.seed)
     extra = {
         "metadata": {"metrics": metrics, "atlas": {"split": "eval", "size": len(eval_codes)}},
         "tensors": atlas_tensors(eval_codes, data.eval.labels),
     }
     path = save_checkpoint(out, state_to_checkpoint(state, run, extra))
+    distributed.teardown(dist_context)
     return TrainResult(path, metrics, state.history, time.perf_counter() - started)
+
+
+def compile_mlps(model: AutoEncoder, device: torch.device) -> bool:
+    """`torch.compile` the model's MLPs in place on CUDA (see `acceleration.compile_modules`); eager elsewhere."""
+    config = model.config
+    modules = [model.encoder.net, model.decoder]
+    inputs = [
+        torch.zeros(2, config.input_dim + model.encoder.noise_dim, device=device),
+        torch.zeros(2, config.latent_dim + config.num_classes, device=device),
+    ]
+    if hasattr(model, "discriminator"):
+        modules.append(model.discriminator)
+        inputs.append(torch.zeros(2, config.latent_dim, device=device))
+    return compile_modules(modules, device, inputs)

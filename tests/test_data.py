@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aae_core.data import DatasetError, load_dataset, read_idx
+from aae_core.data import DatasetError, labelled_subset, load_dataset, read_idx
 from tests.conftest import make_idx_dir, write_idx
 
 
@@ -100,3 +100,13 @@ def test_image_folder_rejects_broken_images(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"this is not a png")
     with pytest.raises(DatasetError, match="broken.png is not a readable image"):
         load_dataset("folder", tmp_path)
+
+
+def test_labelled_subset_is_balanced_and_seeded(digits):
+    index = labelled_subset(digits.train.labels, 100, seed=0)
+    assert len(index) == 100 and len(set(index.tolist())) == 100
+    assert torch.bincount(digits.train.labels[index]).tolist() == [10] * 10
+    assert torch.equal(index, labelled_subset(digits.train.labels, 100, seed=0))
+    assert not torch.equal(index, labelled_subset(digits.train.labels, 100, seed=1))
+    with pytest.raises(DatasetError, match="fewer than the 10 classes"):
+        labelled_subset(digits.train.labels, 5)

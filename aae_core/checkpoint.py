@@ -97,6 +97,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         metadata = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: its metadata is not valid JSON ({err.msg})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: its metadata is nested too deeply to be a checkpoint's") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: its metadata does not describe an aae_core checkpoint")
     version = metadata.get("format_version")
@@ -148,8 +150,8 @@ def unpack_optimizer(
         raise CheckpointError(f"optimizer '{name}' state does not fit this model ({err})") from None
 
 
-def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], strict: bool = True) -> None:
-    """Load weights, turning shape or name mismatches into one-line CheckpointErrors."""
+def check_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], strict: bool = True) -> None:
+    """Raise a one-line CheckpointError unless `weights` fit `module` (which may live on the meta device)."""
     expected = module.state_dict()
     for key, value in weights.items():
         if key in expected and expected[key].shape != value.shape:
@@ -163,4 +165,10 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], stri
     unexpected = [k for k in weights if k not in expected]
     if unexpected:
         raise CheckpointError(f"checkpoint holds weights this model does not have (first: '{unexpected[0]}')")
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], strict: bool = True) -> None:
+    """Load weights, turning shape or name mismatches into one-line CheckpointErrors."""
+    check_weights(module, weights, strict)
+    expected = module.state_dict()
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, strict=strict)

@@ -236,3 +236,23 @@ def load_dataset(
             raise DatasetError("folder needs --data-dir (a folder of images, optionally one sub-folder per class)")
         return load_image_folder(data_dir, image_size=image_size)
     raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+
+
+def labelled_subset(labels: torch.Tensor, per_split: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `per_split` labelled examples, balanced across classes and fixed by `seed` (paper §5: 100, 1000).
+
+    Classes get `per_split // n_classes` examples each; a remainder goes to the first classes.
+    """
+    classes = torch.unique(labels[labels >= 0])
+    if per_split < len(classes):
+        raise DatasetError(f"--labels {per_split} is fewer than the {len(classes)} classes; use at least one per class")
+    generator = torch.Generator().manual_seed(seed)
+    base, extra = divmod(per_split, len(classes))
+    chosen = []
+    for i, cls in enumerate(classes.tolist()):
+        members = torch.nonzero(labels == cls).flatten()
+        want = base + (1 if i < extra else 0)
+        if want > len(members):
+            raise DatasetError(f"class {cls} has only {len(members)} examples, {want} were asked for")
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:want]])
+    return torch.cat(chosen).sort().values

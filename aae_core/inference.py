@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights
+from .checkpoint import Checkpoint, CheckpointError, check_weights, load_checkpoint, load_weights
 from .devices import resolve_device
-from .models import AutoEncoder, ConfigError, ModelConfig, build_model, inference_state_dict
+from .models import AutoEncoder, ModelConfig, build_model, inference_state_dict
 from .priors import Prior, PriorError, prior_from_config
 
 
@@ -42,23 +42,29 @@ class LatentModel:
         self.device = resolve_device(device) if isinstance(device, str) else device
         try:
             self.config = ModelConfig.from_dict(self.metadata["model"]["config"])
-        except (ConfigError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError) as err:
             raise CheckpointError(f"{source}: its model settings are unusable ({err})") from None
         try:
             self.prior: Prior | None = prior_from_config(self.metadata["prior"])
-        except (PriorError, TypeError) as err:
+        except (ValueError, TypeError, KeyError) as err:
             self.prior, self.prior_problem = None, str(err)
-        model = build_model(self.config)
         weights = checkpoint.group("model")
+        # The metadata is checked against the stored weights on the meta device first, so a hostile file that
+        # claims a huge architecture is refused without allocating it.
+        with torch.device("meta"):
+            skeleton = build_model(self.config)
         # Inference-only checkpoints leave the discriminator out; everything else must be there.
-        needed = inference_state_dict(model)
+        needed = inference_state_dict(skeleton)
         if not all(k in weights for k in needed):
             missing = next(k for k in needed if k not in weights)
             raise CheckpointError(f"{source}: checkpoint lacks weight '{missing}' that its architecture needs")
+        strict = len(weights) == len(skeleton.state_dict())
         try:
-            load_weights(model, weights, strict=len(weights) == len(model.state_dict()))
+            check_weights(skeleton, weights, strict)
         except CheckpointError as err:
             raise CheckpointError(f"{source}: {err}") from None
+        model = build_model(self.config)
+        load_weights(model, weights, strict)
         self.model: AutoEncoder = model.to(self.device).eval().requires_grad_(False)
         self._checkpoint_tensors = checkpoint.tensors
 

@@ -115,3 +115,64 @@ def prior_match(codes: torch.Tensor, prior: Prior, seed: int = 0, max_points: in
     if codes.shape[1] == 2:
         result["prior_gap"] = prior_gap_fraction(codes, prior, seed=seed)
     return result
+
+
+# ---------------------------------------------------------------------------------------------------- paper metrics
+
+
+def classification_error(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of examples whose predicted class differs from the label (paper §5, Table 2)."""
+    return float((predicted.cpu() != labels.cpu()).float().mean())
+
+
+def clustering_error(
+    cluster_probs: torch.Tensor,
+    labels: torch.Tensor,
+    fit_probs: torch.Tensor | None = None,
+    fit_labels: torch.Tensor | None = None,
+    protocol: str = "majority",
+) -> float:
+    """Error of unsupervised clusters once each cluster is named by a label (paper §6).
+
+    `cluster_probs` (N, K) are q(y|x) on the evaluated set; clusters are named from (`fit_probs`, `fit_labels`),
+    the training set by default the evaluated set itself. Protocols:
+    - "paper": each cluster takes the label of the training example with the highest q(y|x) for that cluster;
+    - "majority": each cluster takes the most common label among the examples assigned to it.
+    """
+    fit_probs = cluster_probs if fit_probs is None else fit_probs
+    fit_labels = labels if fit_labels is None else fit_labels
+    fit_probs, fit_labels = fit_probs.cpu(), fit_labels.cpu()
+    k = fit_probs.shape[1]
+    if protocol == "paper":
+        names = fit_labels[fit_probs.argmax(dim=0)]  # (K,) label of each cluster's most confident example
+    elif protocol == "majority":
+        assigned = fit_probs.argmax(dim=1)
+        names = torch.zeros(k, dtype=torch.long)
+        for cluster in range(k):
+            members = fit_labels[assigned == cluster]
+            names[cluster] = torch.bincount(members).argmax() if len(members) else -1
+    else:
+        raise ValueError(f"unknown clustering protocol {protocol!r}; choose paper or majority")
+    return classification_error(names[cluster_probs.cpu().argmax(dim=1)], labels)
+
+
+def parzen_log_likelihood(samples: torch.Tensor, test: torch.Tensor, sigma: float, batch_size: int = 500) -> float:
+    """Mean log-likelihood (nats) of `test` under a Gaussian Parzen window of width sigma on `samples` (paper §3).
+
+    log p(x) = logsumexp_i(-|x - s_i|² / 2σ²) - log N - (D/2) log(2πσ²), computed in float64 in batches.
+    """
+    samples = samples.double().reshape(len(samples), -1)
+    test = test.double().reshape(len(test), -1)
+    n, d = samples.shape
+    total = 0.0
+    for i in range(0, len(test), batch_size):
+        sq = torch.cdist(test[i : i + batch_size], samples).pow(2)
+        total += float(torch.logsumexp(-sq / (2 * sigma**2), dim=1).sum())
+    return total / len(test) - np.log(n) - 0.5 * d * np.log(2 * np.pi * sigma**2)
+
+
+def choose_parzen_sigma(samples: torch.Tensor, validation: torch.Tensor, sigmas: np.ndarray | None = None) -> float:
+    """The window width that maximises the validation log-likelihood (the paper's protocol, §3)."""
+    sigmas = np.logspace(-1.3, 0, 15) if sigmas is None else sigmas
+    scores = [parzen_log_likelihood(samples, validation, float(s)) for s in sigmas]
+    return float(sigmas[int(np.argmax(scores))])

@@ -20,7 +20,15 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .acceleration import PRECISIONS, Autocast, compile_modules, cuda_matmul_precision, make_autocast
-from .checkpoint import Checkpoint, load_checkpoint, load_weights, pack_optimizer, save_checkpoint, unpack_optimizer
+from .checkpoint import (
+    Checkpoint,
+    check_weights,
+    load_checkpoint,
+    load_weights,
+    pack_optimizer,
+    save_checkpoint,
+    unpack_optimizer,
+)
 from .data import DataSplits
 from .devices import resolve_device
 from .losses import discriminator_loss, gaussian_kl, generator_loss, reconstruction_loss, sampled_kl
@@ -313,6 +321,8 @@ def state_from_checkpoint(
     if epochs is not None:
         train_values["epochs"] = epochs
     train_config = TrainConfig.from_dict(train_values)
+    with torch.device("meta"):  # refuse a mismatched architecture before allocating it
+        check_weights(build_model(model_config), checkpoint.group("model"))
     state = new_state(model_config, train_config, device)
     load_weights(state.model, checkpoint.group("model"))
     for name, optimizer in state.optimizers.items():

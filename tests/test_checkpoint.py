@@ -149,3 +149,22 @@ def test_inference_only_checkpoint_opens(tmp_path, trained_checkpoint):
     )
     model = load_model(path)
     assert model.decode(torch.zeros(1, 2)).shape == (1, 8, 8)
+
+
+def test_hostile_metadata_is_refused_without_allocating(tmp_path, trained_checkpoint):
+    # Metadata claiming a 10^6 x 10^6 layer would need terabytes if built; it must be refused from the shapes alone.
+    huge = rewrite(
+        trained_checkpoint,
+        tmp_path / "huge.safetensors",
+        edit_metadata=lambda m: m["model"]["config"].update(hidden_dims=[1_000_000, 1_000_000]),
+    )
+    assert "has shape" in one_line_error(huge)
+    garbage = rewrite(
+        trained_checkpoint,
+        tmp_path / "garbage.safetensors",
+        edit_metadata=lambda m: m["model"]["config"].update(latent_dim="two"),
+    )
+    assert "model settings are unusable" in one_line_error(garbage)
+    deep = tmp_path / "deep.safetensors"
+    save_file({"w": torch.ones(1)}, deep, metadata={"aae_core": "[" * 100_000 + "]" * 100_000})
+    assert "nested too deeply" in one_line_error(deep)

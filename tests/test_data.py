@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aae_core.data import DatasetError, load_dataset, read_idx
+from aae_core.data import IDX_SOURCES, DatasetError, labelled_subset, load_dataset, read_idx
 from tests.conftest import make_idx_dir, write_idx
 
 
@@ -100,3 +100,50 @@ def test_image_folder_rejects_broken_images(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"this is not a png")
     with pytest.raises(DatasetError, match="broken.png is not a readable image"):
         load_dataset("folder", tmp_path)
+
+
+def test_labelled_subset_is_balanced_and_seeded(digits):
+    index = labelled_subset(digits.train.labels, 100, seed=0)
+    assert len(index) == 100 and len(set(index.tolist())) == 100
+    assert torch.bincount(digits.train.labels[index]).tolist() == [10] * 10
+    assert torch.equal(index, labelled_subset(digits.train.labels, 100, seed=0))
+    assert not torch.equal(index, labelled_subset(digits.train.labels, 100, seed=1))
+    with pytest.raises(DatasetError, match="fewer than the 10 classes"):
+        labelled_subset(digits.train.labels, 5)
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """A real HTTP server on loopback serving tmp_path/served, standing in for a dataset mirror."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_download_fetches_only_missing_files(tmp_path, local_server, monkeypatch):
+    served, url = local_server
+    make_idx_dir(served, n_train=12, n_eval=4)
+    target = tmp_path / "data"
+    make_idx_dir(target, n_train=12, n_eval=4)
+    (target / "t10k-images-idx3-ubyte.gz").unlink()
+    monkeypatch.setitem(IDX_SOURCES, "mnist", url)
+    data = load_dataset("mnist", target, download=True)
+    assert len(data.eval) == 4
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in served.iterdir())
+
+
+def test_download_failure_is_a_clear_message(tmp_path, local_server, monkeypatch):
+    _, url = local_server  # serves nothing: every file is a 404
+    monkeypatch.setitem(IDX_SOURCES, "kmnist", url)
+    with pytest.raises(DatasetError, match="could not download .*train-images-idx3-ubyte.gz .*offline"):
+        load_dataset("kmnist", tmp_path / "empty", download=True)
+    assert not any((tmp_path / "empty").glob("*.part"))

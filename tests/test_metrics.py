@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
-from aae_core.metrics import knn_accuracy, mmd, prior_gap_fraction, prior_match, sliced_wasserstein
+from aae_core.metrics import (
+    choose_parzen_sigma,
+    clustering_error,
+    knn_accuracy,
+    mmd,
+    parzen_log_likelihood,
+    prior_gap_fraction,
+    prior_match,
+    sliced_wasserstein,
+)
 from aae_core.priors import GaussianPrior, MixturePrior
 
 
@@ -48,3 +60,28 @@ def test_knn_accuracy_ignores_unlabelled_examples():
     assert knn_accuracy(codes, labels, codes, labels, k=3) == 1.0
     unlabelled = torch.tensor([0, 0, 0, 1, 1, -1])
     assert knn_accuracy(codes, labels, codes, unlabelled, k=3) == 1.0
+
+
+def test_parzen_window_matches_the_smoothed_gaussian():
+    # A Parzen window of width s on N(0,1) samples estimates N(0, 1+s²); its mean log-density at N(0,1) points is
+    # -½log(2π(1+s²)) - 1/(2(1+s²)).
+    g = torch.Generator().manual_seed(0)
+    samples, test = torch.randn(20000, 1, generator=g), torch.randn(2000, 1, generator=g)
+    s = 0.3
+    expected = -0.5 * math.log(2 * math.pi * (1 + s**2)) - 1 / (2 * (1 + s**2))
+    assert abs(parzen_log_likelihood(samples, test, s) - expected) < 0.03
+    validation = torch.randn(1000, 1, generator=g)
+    sigma = choose_parzen_sigma(samples[:2000], validation)
+    assert 0.1 < sigma < 0.6  # too narrow overfits the samples, too wide blurs the density
+
+
+def test_clustering_error_protocols():
+    # Four clusters over two classes; cluster 3 is mixed (two of class 1, one of class 0).
+    labels = torch.tensor([0, 0, 1, 1, 1, 1, 0])
+    assigned = torch.tensor([0, 0, 1, 2, 3, 3, 3])
+    probs = torch.nn.functional.one_hot(assigned, 4).float() * 0.9 + 0.025
+    probs[6, 3] = 0.99  # the most confident member of cluster 3 has label 0
+    assert clustering_error(probs, labels, protocol="majority") == pytest.approx(1 / 7)
+    assert clustering_error(probs, labels, protocol="paper") == pytest.approx(2 / 7)
+    with pytest.raises(ValueError, match="choose paper or majority"):
+        clustering_error(probs, labels, protocol="hungarian")

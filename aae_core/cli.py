@@ -18,7 +18,7 @@ from .distributed import is_main_process
 from .inference import load_model
 from .models import ENCODER_KINDS, MODELS, ConfigError, ModelConfig
 from .priors import PriorError, make_prior
-from .training import TrainConfig, evaluate, train
+from .training import RECIPES, TrainConfig, evaluate, train
 
 USER_ERRORS = (CheckpointError, DatasetError, ConfigError, PriorError, DeviceError)
 TRAIN_PRIORS = ("gaussian", "mixture", "swissroll", "uniform")
@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder", choices=ENCODER_KINDS, default=_M.encoder, help="posterior q(z|x) of the AAE (paper §2.1)"
     )
     t.add_argument("--latent-dim", type=_positive_int, default=_M.latent_dim, help="size of the code z")
+    t.add_argument(
+        "--labels",
+        type=int,
+        default=None,
+        help="labelled training examples, balanced and seeded: -1 all, 0 none, N that many "
+        "(default: all for supervised, labelled-prior and semi-supervised; none for dimred)",
+    )
+    t.add_argument("--clusters", type=_positive_int, default=16, help="clusters of the cluster and dimred models")
+    t.add_argument("--head-margin", type=float, default=_M.head_margin, help="dimred: least distance of cluster heads")
     t.add_argument("--hidden", type=_sizes, default=_M.hidden_dims, help="encoder/decoder hidden sizes")
     t.add_argument("--disc-hidden", type=_sizes, default=_M.disc_hidden_dims, help="discriminator hidden sizes")
     t.add_argument("--dataset", choices=DATASETS, default=None, help="data (default: digits, or the resumed run's)")
@@ -134,11 +143,27 @@ def _prior_params(args: argparse.Namespace) -> dict[str, Any]:
     return {"half_width": args.uniform_half_width}
 
 
+def label_sizes(kind: str, classes: int, clusters: int, labels: int) -> dict[str, int]:
+    """The label-related sizes of each model kind's architecture, for data with `classes` classes."""
+    if kind == "supervised":
+        return {"num_classes": classes}
+    if kind == "labelled-prior":
+        return {"label_slots": classes + 1}
+    if kind == "semi-supervised":
+        return {"categories": classes, "num_classes": classes}
+    if kind == "cluster":
+        return {"categories": clusters, "num_classes": clusters}
+    if kind == "dimred":  # with labels its categorical head is the classifier, so one head per class
+        return {"categories": classes if labels != 0 else clusters}
+    return {}
+
+
 def run_train(args: argparse.Namespace) -> int:
     dataset = args.dataset
     if args.resume is not None and dataset is None:
         dataset = load_checkpoint(args.resume).metadata["dataset"]["name"]
     data = load_dataset(dataset or "digits", args.data_dir, download=args.download, image_size=args.image_size)
+    labels = RECIPES[args.model].default_labels if args.labels is None else args.labels
     model_config = ModelConfig(
         kind=args.model,
         input_dim=data.train.images.shape[1],
@@ -146,6 +171,8 @@ def run_train(args: argparse.Namespace) -> int:
         hidden_dims=args.hidden,
         disc_hidden_dims=args.disc_hidden,
         encoder=args.encoder,
+        head_margin=args.head_margin,
+        **label_sizes(args.model, int(data.train.labels.max()) + 1, args.clusters, labels),
     )
     train_config = TrainConfig(
         epochs=args.epochs,
@@ -154,6 +181,7 @@ def run_train(args: argparse.Namespace) -> int:
         disc_lr=args.disc_lr,
         gen_lr=args.gen_lr,
         seed=args.seed,
+        labels=labels,
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         snapshots_per_epoch=args.snapshots_per_epoch,

@@ -116,6 +116,19 @@ class LatentModel:
         """Classes the decoder is conditioned on (0 for an unconditional model)."""
         return self.config.num_classes
 
+    @property
+    def categories(self) -> int:
+        """Size of the encoder's class/cluster head q(y|x) (0 for models without one)."""
+        return self.config.categories
+
+    @torch.no_grad()
+    def classify(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """q(y|x): class or cluster probabilities (N, categories) of images in [0, 1]."""
+        if not self.categories:
+            raise ValueError(f"this {self.kind} model has no class head")
+        x = torch.as_tensor(images, dtype=torch.float32, device=self.device).reshape(-1, self.config.input_dim)
+        return self.model.encode(x, sample=False).y_logits.softmax(-1)
+
     @torch.no_grad()
     def decode(
         self, z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | list[int] | None = None

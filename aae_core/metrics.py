@@ -14,22 +14,32 @@ from .priors import Prior
 
 
 @torch.no_grad()
-def encode_all(model: AutoEncoder, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Deterministic codes (posterior mean / noise-free) of every image, on the model's device."""
+def encode_all(model: AutoEncoder, images: torch.Tensor, batch_size: int = 2000, part: str = "z") -> torch.Tensor:
+    """Deterministic codes (posterior mean / noise-free) of every image, on the model's device.
+
+    `part` names the EncoderOutput field: "z" (the code), "y_logits" (class head), "style" (dimred's Gaussian part).
+    """
     device = next(model.parameters()).device
     return torch.cat(
-        [model.encode(images[i : i + batch_size].to(device), sample=False).z for i in range(0, len(images), batch_size)]
+        [
+            getattr(model.encode(images[i : i + batch_size].to(device), sample=False), part)
+            for i in range(0, len(images), batch_size)
+        ]
     )
 
 
 @torch.no_grad()
-def reconstruction_error(model: AutoEncoder, images: torch.Tensor, batch_size: int = 2000) -> dict[str, float]:
-    """Bernoulli NLL per image (nats) and mean squared error per pixel, through the deterministic code."""
+def reconstruction_error(
+    model: AutoEncoder, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 2000
+) -> dict[str, float]:
+    """Bernoulli NLL per image (nats) and mean squared error per pixel, through the deterministic code (and the
+    labels, for a supervised model's decoder)."""
     device = next(model.parameters()).device
     nll = mse = 0.0
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size].to(device)
-        logits = model.decode_logits(model.encode(x, sample=False).z)
+        y = None if labels is None else labels[i : i + batch_size].to(device)
+        logits = model.reconstruct_logits(x, y)
         nll += float(reconstruction_loss(logits, x)) * len(x)
         mse += float((torch.sigmoid(logits) - x).pow(2).mean(1).sum())
     return {"recon_nll": nll / len(images), "recon_mse": mse / len(images)}

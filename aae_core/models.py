@@ -31,6 +31,9 @@ class ModelConfig:
     encoder: str = "deterministic"  # deterministic | gaussian | universal (paper §2.1); VAE forces gaussian
     noise_dim: int = 16  # extra noise inputs of the universal-approximator encoder
     num_classes: int = 0  # one-hot label fed to the decoder beside z (supervised AAE, paper §4); 0 = none
+    categories: int = 0  # size of the encoder's categorical head y: classes (§5), clusters (§6), cluster heads (§7)
+    label_slots: int = 0  # labels shown to the discriminator, plus one "unlabelled" slot (paper §2.3, Fig. 3)
+    head_margin: float = 4.0  # dimred: cluster heads closer than this are pushed apart (paper §7's η)
 
     def __post_init__(self) -> None:
         # Accept lists from JSON and the CLI but keep the frozen config hashable.
@@ -40,8 +43,11 @@ class ModelConfig:
             raise ConfigError(f"unknown model {self.kind!r}; choose one of: {', '.join(MODELS)}")
         if self.encoder not in ENCODER_KINDS:
             raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of: {', '.join(ENCODER_KINDS)}")
-        if self.input_dim < 1 or self.latent_dim < 1 or self.noise_dim < 1 or self.num_classes < 0:
-            raise ConfigError("input, latent and noise sizes must be >= 1 (num_classes >= 0)")
+        if self.input_dim < 1 or self.latent_dim < 1 or self.noise_dim < 1:
+            raise ConfigError("input, latent and noise sizes must be >= 1")
+        if min(self.num_classes, self.categories, self.label_slots) < 0:
+            raise ConfigError("num_classes, categories and label_slots must be >= 0")
+        MODELS[self.kind].check_config(self)
         if not self.hidden_dims or min(self.hidden_dims + self.disc_hidden_dims) < 1:
             raise ConfigError("hidden layer sizes must be >= 1 (and the encoder needs at least one)")
 
@@ -69,11 +75,14 @@ def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
 
 @dataclass
 class EncoderOutput:
-    """z: the code used downstream; mean/logvar: the Gaussian posterior's parameters (None otherwise)."""
+    """z: the code the decoder reads (beside a label, for conditional models); mean/logvar: the Gaussian
+    posterior's parameters (None otherwise)."""
 
     z: torch.Tensor
     mean: torch.Tensor | None = None
     logvar: torch.Tensor | None = None
+    y_logits: torch.Tensor | None = None  # q(y|x) logits of models with a categorical head
+    style: torch.Tensor | None = None  # the Gaussian part of a dimensionality-reduction code
 
 
 class Encoder(nn.Module):
@@ -120,17 +129,34 @@ class AutoEncoder(nn.Module):
     def encoder_kind(config: ModelConfig) -> str:
         return config.encoder
 
+    @staticmethod
+    def check_config(config: ModelConfig) -> None:
+        """Raise ConfigError for settings this kind cannot use."""
+
     def encode(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> EncoderOutput:
         """Codes of flat images x (B, input_dim); `sample=False` gives the posterior mean / noise-free code."""
         return self.encoder(x, sample=sample, generator=generator)
 
-    def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Pixel logits (B, input_dim) for codes z (B, latent_dim), and class labels (B,) if conditional."""
+    def decode_logits(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pixel logits (B, input_dim) for codes z (B, latent_dim); a conditional decoder also takes class labels
+        (B,) or a soft class vector y (B, num_classes), as the semi-supervised AAE feeds its q(y|x)."""
         if self.config.num_classes:
-            if labels is None:
-                raise ValueError("this model's decoder is conditioned on a class label: pass labels")
-            z = torch.cat([z, nn.functional.one_hot(labels.long(), self.config.num_classes).to(z.dtype)], dim=1)
+            if y is None:
+                if labels is None:
+                    raise ValueError("this model's decoder is conditioned on a class label: pass labels")
+                y = nn.functional.one_hot(labels.long(), self.config.num_classes).to(z.dtype)
+            z = torch.cat([z, y.to(z.dtype)], dim=1)
         return self.decoder(z)
+
+    def reconstruct_logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel logits of x through the deterministic code: a model with a class head decodes its own q(y|x),
+        a supervised one the given labels."""
+        out = self.encode(x, sample=False)
+        if self.config.num_classes and out.y_logits is not None:
+            return self.decode_logits(out.z, y=out.y_logits.softmax(-1))
+        return self.decode_logits(out.z, labels)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1], shape (B, input_dim)."""
@@ -163,8 +189,127 @@ class VariationalAutoEncoder(AutoEncoder):
         return "gaussian"
 
 
+class SupervisedAAE(AdversarialAutoEncoder):
+    """Supervised AAE (paper §4, Fig. 6): the label goes to the decoder as a one-hot vector, so z keeps only style."""
+
+    kind = "supervised"
+
+    @staticmethod
+    def check_config(config: ModelConfig) -> None:
+        if config.num_classes < 2:
+            raise ConfigError("the supervised AAE needs num_classes >= 2 (the labels given to its decoder)")
+
+
+class LabelledPriorAAE(AdversarialAutoEncoder):
+    """AAE with labels in the adversarial part (paper §2.3, Fig. 3): the discriminator sees a one-hot label beside
+    each code, and each class's codes are pushed onto that class's own component of the prior; unlabelled examples
+    use an extra slot and the whole prior."""
+
+    kind = "labelled-prior"
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.discriminator = mlp(config.latent_dim + config.label_slots, config.disc_hidden_dims, 1)
+
+    @staticmethod
+    def check_config(config: ModelConfig) -> None:
+        if config.label_slots < 2:
+            raise ConfigError("the labelled-prior AAE needs label_slots >= 2 (the classes plus an unlabelled slot)")
+
+    def discriminate(self, z: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+        """Logit (B,) that (code, slot) came from the prior; slot label_slots-1 means "unlabelled"."""
+        if slots is None:
+            slots = torch.full((z.shape[0],), self.config.label_slots - 1, device=z.device)
+        one_hot = nn.functional.one_hot(slots.long(), self.config.label_slots).to(z.dtype)
+        return self.discriminator(torch.cat([z, one_hot], dim=1)).squeeze(-1)
+
+
+class CategoricalEncoder(nn.Module):
+    """q(y|x) and q(z|x) from one trunk (paper §5, Fig. 8): a softmax head over `categories` and a linear z head."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.kind = "deterministic"
+        *trunk, last = config.hidden_dims
+        self.trunk = nn.Sequential(mlp(config.input_dim, tuple(trunk), last), nn.ReLU())
+        self.y_head = nn.Linear(last, config.categories)
+        self.z_head = nn.Linear(last, config.latent_dim)
+
+    def forward(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> EncoderOutput:
+        h = self.trunk(x)
+        return EncoderOutput(self.z_head(h), y_logits=self.y_head(h))
+
+
+class SemiSupervisedAAE(AutoEncoder):
+    """Semi-supervised AAE (paper §5): categorical y and Gaussian z from the encoder, each with its own
+    discriminator; the decoder reconstructs from (y, z). With no labelled phase it is the clustering AAE (§6)."""
+
+    kind = "semi-supervised"
+    uses_prior = True
+
+    def __init__(self, config: ModelConfig) -> None:
+        nn.Module.__init__(self)
+        self.config = config
+        self.encoder = CategoricalEncoder(config)
+        self.decoder = mlp(
+            config.latent_dim + config.num_classes, tuple(reversed(config.hidden_dims)), config.input_dim
+        )
+        self.discriminator = mlp(config.latent_dim, config.disc_hidden_dims, 1)  # on z, against the Gaussian
+        self.y_discriminator = mlp(config.categories, config.disc_hidden_dims, 1)  # on y, against one-hot samples
+
+    @staticmethod
+    def check_config(config: ModelConfig) -> None:
+        if config.categories < 2 or config.num_classes != config.categories:
+            raise ConfigError("semi-supervised/cluster AAEs need categories >= 2 and num_classes == categories")
+
+    def discriminate(self, z: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(z).squeeze(-1)
+
+    def discriminate_y(self, y: torch.Tensor) -> torch.Tensor:
+        """Logit (B,) that the class vector y (B, categories) is a one-hot prior sample."""
+        return self.y_discriminator(y).squeeze(-1)
+
+
+class ClusteringAAE(SemiSupervisedAAE):
+    """Unsupervised clustering AAE (paper §6): the semi-supervised architecture with K clusters and no labels."""
+
+    kind = "cluster"
+
+
+class DimensionalityReductionAAE(SemiSupervisedAAE):
+    """Dimensionality-reduction AAE (paper §7, Fig. 10): the code is W·y + z, a learned cluster head per category
+    plus a Gaussian style offset, decoded without the label; trained with or without labels."""
+
+    kind = "dimred"
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.cluster_heads = nn.Parameter(torch.randn(config.categories, config.latent_dim))  # W, (K, d)
+
+    @staticmethod
+    def check_config(config: ModelConfig) -> None:
+        if config.categories < 2 or config.num_classes != 0:
+            raise ConfigError("the dimensionality-reduction AAE needs categories >= 2 and an unconditional decoder")
+
+    def encode(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> EncoderOutput:
+        """z of the output is the representation W·softmax(y) + style; `style` holds the Gaussian part."""
+        out = self.encoder(x, sample=sample, generator=generator)
+        representation = out.y_logits.softmax(-1) @ self.cluster_heads + out.z
+        return EncoderOutput(representation, y_logits=out.y_logits, style=out.z)
+
+
 MODELS: dict[str, type[AutoEncoder]] = {
-    cls.kind: cls for cls in (AutoEncoder, AdversarialAutoEncoder, VariationalAutoEncoder)
+    cls.kind: cls
+    for cls in (
+        AutoEncoder,
+        AdversarialAutoEncoder,
+        VariationalAutoEncoder,
+        SupervisedAAE,
+        LabelledPriorAAE,
+        SemiSupervisedAAE,
+        ClusteringAAE,
+        DimensionalityReductionAAE,
+    )
 }
 
 
@@ -174,5 +319,5 @@ def build_model(config: ModelConfig) -> AutoEncoder:
 
 
 def inference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The weights needed to encode and decode (no discriminator)."""
-    return {k: v for k, v in model.state_dict().items() if not k.startswith("discriminator.")}
+    """The weights needed to encode and decode (no discriminators)."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(("discriminator.", "y_discriminator."))}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
@@ -29,10 +30,17 @@ from .checkpoint import (
     save_checkpoint,
     unpack_optimizer,
 )
-from .data import DataSplits
+from .data import DataSplits, labelled_subset
 from .devices import resolve_device
 from .losses import discriminator_loss, gaussian_kl, generator_loss, reconstruction_loss, sampled_kl
-from .metrics import encode_all, knn_accuracy, prior_match, reconstruction_error
+from .metrics import (
+    classification_error,
+    clustering_error,
+    encode_all,
+    knn_accuracy,
+    prior_match,
+    reconstruction_error,
+)
 from .models import AutoEncoder, ConfigError, ModelConfig, build_model
 from .priors import GaussianPrior, Prior, UniformPrior, prior_from_config
 
@@ -55,6 +63,7 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (always one at the end)
     snapshots_per_epoch: int = 4  # latent snapshots of a fixed evaluation subset, for replay in the app
     snapshot_size: int = 500  # examples in that subset
+    labels: int = -1  # labelled training examples (balanced, seeded): -1 every one, 0 none, N that many
     precision: str = "fp32"  # fp32 | bf16 (autocast forwards; weights, optimizers, losses stay fp32; not bitwise)
     compile: bool = False  # CUDA only: torch.compile the MLPs, falling back to eager if compilation fails
 
@@ -70,6 +79,8 @@ class TrainConfig:
             raise ConfigError("learning rates must be positive numbers")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.snapshots_per_epoch < 0 or self.snapshot_size < 1:
             raise ConfigError("--log-every and --checkpoint-every must be >= 1, snapshot settings >= 0")
+        if self.labels < -1:
+            raise ConfigError(f"--labels must be -1 (all), 0 (none) or a count, got {self.labels}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
@@ -83,6 +94,12 @@ def check_prior(config: ModelConfig, prior: Prior) -> None:
     """Refuse a prior the model cannot use, with the reason (for the VAE: it needs a density)."""
     if prior.dim != config.latent_dim:
         raise ConfigError(f"the prior is {prior.dim}-D but --latent-dim is {config.latent_dim}")
+    if config.kind == "labelled-prior":
+        if not hasattr(prior, "sample_given_labels") or prior.num_labels != config.label_slots - 1:
+            raise ConfigError(
+                f"the labelled-prior AAE needs a prior with one component per class ({config.label_slots - 1}): "
+                "--prior mixture or swissroll with --components equal to the number of classes"
+            )
     if config.kind == "vae":
         if not prior.has_density:
             raise ConfigError(
@@ -105,10 +122,11 @@ def reconstruction_step(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     autocast: Autocast = nullcontext,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Paper §2, phase 1: update encoder and decoder to reconstruct x."""
+    """Paper §2, phase 1: update encoder and decoder to reconstruct x (from z and, if conditional, the labels)."""
     with autocast():
-        logits = model.decode_logits(model.encode(x, generator=generator).z)
+        logits = model.decode_logits(model.encode(x, generator=generator).z, labels)
     loss = reconstruction_loss(logits.float(), x)  # .float(): the loss in fp32 under bf16 autocast (no-op in fp32)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -157,6 +175,118 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
         module.requires_grad_(True)
 
 
+def labelled_regularization_step(
+    model: AutoEncoder,
+    batch: Batch,
+    prior: Prior,
+    disc_optimizer: torch.optim.Optimizer,
+    gen_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §2.3: like `regularization_step`, but a labelled example's code is compared with samples from its
+    class's own component (the label in a one-hot slot beside both); unlabelled ones use the last slot and the
+    whole prior."""
+    unlabelled = model.config.label_slots - 1
+    slots = torch.where(batch.y >= 0, batch.y, torch.full_like(batch.y, unlabelled))
+    # 1. Prior samples: from the labelled component where there is a label, from the whole prior elsewhere.
+    any_z, _ = prior.sample_with_labels(batch.x.shape[0], generator)
+    own_z = prior.sample_given_labels(batch.y.clamp_min(0), generator)
+    prior_z = torch.where((batch.y >= 0)[:, None], own_z, any_z)
+    with autocast():
+        z = model.encode(batch.x, generator=generator).z
+        prior_logits, code_logits = model.discriminate(prior_z, slots), model.discriminate(z.detach(), slots)
+    disc_loss = discriminator_loss(prior_logits.float(), code_logits.float())
+    disc_optimizer.zero_grad(set_to_none=True)
+    disc_loss.backward()
+    disc_optimizer.step()
+    # 2. The encoder as generator, against the updated discriminator.
+    with frozen(model.discriminator):
+        with autocast():
+            code_logits = model.discriminate(z, slots)
+        gen_loss = generator_loss(code_logits.float())
+        gen_optimizer.zero_grad(set_to_none=True)
+        gen_loss.backward()
+        gen_optimizer.step()
+    return disc_loss.detach(), gen_loss.detach()
+
+
+def head_separation_loss(heads: torch.Tensor, margin: float) -> torch.Tensor:
+    """Paper §7: a hinge on the distance between every two cluster heads, zero once they are `margin` apart."""
+    distances = torch.pdist(heads)  # (K(K-1)/2,)
+    return torch.relu(margin - distances).sum()
+
+
+def categorical_reconstruction_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    autocast: Autocast = nullcontext,
+    margin: float = 0.0,
+) -> torch.Tensor:
+    """Paper §5-7, phase 1: reconstruct x from q(y|x) and q(z|x) (or, for dimred, from W·y + z, with the heads
+    kept `margin` apart)."""
+    with autocast():
+        out = model.encode(x)
+        if model.config.num_classes:
+            logits = model.decode_logits(out.z, y=out.y_logits.softmax(-1))
+        else:
+            logits = model.decode_logits(out.z)
+    loss = reconstruction_loss(logits.float(), x)
+    total = loss + head_separation_loss(model.cluster_heads, margin) if margin > 0 else loss
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def categorical_regularization_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    disc_optimizer: torch.optim.Optimizer,
+    gen_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §5, phase 2: one discriminator tells one-hot samples from q(y|x), another Gaussian samples from
+    q(z|x) (the style part, for dimred); then the encoder learns to fool both."""
+    categories = model.config.categories
+    one_hot = torch.nn.functional.one_hot(
+        torch.randint(categories, (x.shape[0],), generator=generator, device=x.device), categories
+    ).float()
+    prior_z = prior.sample(x.shape[0], generator)
+    with autocast():
+        out = model.encode(x)
+        y, z = out.y_logits.softmax(-1), out.style if out.style is not None else out.z
+        disc_loss = discriminator_loss(
+            model.discriminate_y(one_hot).float(), model.discriminate_y(y.detach()).float()
+        ) + discriminator_loss(model.discriminate(prior_z).float(), model.discriminate(z.detach()).float())
+    disc_optimizer.zero_grad(set_to_none=True)
+    disc_loss.backward()
+    disc_optimizer.step()
+    with frozen(model.discriminator), frozen(model.y_discriminator):
+        with autocast():
+            gen_loss = generator_loss(model.discriminate_y(y).float()) + generator_loss(model.discriminate(z).float())
+        gen_optimizer.zero_grad(set_to_none=True)
+        gen_loss.backward()
+        gen_optimizer.step()
+    return disc_loss.detach(), gen_loss.detach()
+
+
+def classification_step(
+    model: AutoEncoder, batch: Batch, optimizer: torch.optim.Optimizer, autocast: Autocast = nullcontext
+) -> torch.Tensor:
+    """Paper §5, phase 3: cross-entropy of q(y|x) on a labelled minibatch, updating the encoder."""
+    with autocast():
+        y_logits = model.encode(batch.labelled_x).y_logits
+    loss = torch.nn.functional.cross_entropy(y_logits.float(), batch.labelled_y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def elbo_step(
     model: AutoEncoder,
     x: torch.Tensor,
@@ -183,6 +313,18 @@ def elbo_step(
 
 # ---------------------------------------------------------------------------------------------------- recipes
 
+
+@dataclass
+class Batch:
+    """One minibatch: images, their labels (-1 where hidden), and for the semi-supervised phase a minibatch drawn
+    from the labelled pool."""
+
+    x: torch.Tensor  # (B, D)
+    y: torch.Tensor  # (B,)
+    labelled_x: torch.Tensor | None = None
+    labelled_y: torch.Tensor | None = None
+
+
 Optimizers = dict[str, torch.optim.Optimizer]
 
 
@@ -203,36 +345,134 @@ def aae_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
     }
 
 
-def ae_update(model, x, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
-    return {"recon": reconstruction_step(model, x, optimizers["autoencoder"], generator, autocast)}
+def ae_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+    return {"recon": reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)}
 
 
-def aae_update(model, x, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
-    recon = reconstruction_step(model, x, optimizers["autoencoder"], generator, autocast)
+def aae_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+    recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)
     disc, gen = regularization_step(
-        model, x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
     )
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def vae_update(model, x, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
-    recon, kl = elbo_step(model, x, prior, optimizers["autoencoder"], generator, autocast)
+def vae_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+    recon, kl = elbo_step(model, batch.x, prior, optimizers["autoencoder"], generator, autocast)
     return {"recon": recon, "kl": kl}
+
+
+def supervised_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+    """Paper §4: reconstruction from (z, one-hot label), then the usual regularization of z."""
+    recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast, labels=batch.y)
+    disc, gen = regularization_step(
+        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+    )
+    return {"recon": recon, "disc": disc, "gen": gen}
+
+
+def labelled_prior_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+    """Paper §2.3: reconstruction, then regularization with the label beside each code and each prior sample."""
+    recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)
+    disc, gen = labelled_regularization_step(
+        model, batch, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+    )
+    return {"recon": recon, "disc": disc, "gen": gen}
+
+
+def semi_supervised_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+    """Paper §5: reconstruction, regularization of y and z, then the semi-supervised classification phase."""
+    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=0.0)
+    disc, gen = categorical_regularization_step(
+        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+    )
+    class_loss = classification_step(model, batch, optimizers["classifier"], autocast)
+    return {"recon": recon, "disc": disc, "gen": gen, "class": class_loss}
+
+
+def cluster_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+    """Paper §6: reconstruction and regularization of y and z; no labels anywhere."""
+    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=0.0)
+    disc, gen = categorical_regularization_step(
+        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+    )
+    return {"recon": recon, "disc": disc, "gen": gen}
+
+
+def dimred_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+    """Paper §7: as clustering, decoding W·y + z with the heads held apart; plus the classification phase when
+    some labels are given."""
+    margin = model.config.head_margin
+    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=margin)
+    disc, gen = categorical_regularization_step(
+        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+    )
+    losses = {"recon": recon, "disc": disc, "gen": gen}
+    if "classifier" in optimizers:
+        losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast)
+    return losses
+
+
+def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bool) -> Optimizers:
+    """The semi-supervised family's optimizers: autoencoder (with the dimred cluster heads), both discriminators
+    together, the encoder as generator, and the encoder as classifier when labels are used."""
+    betas = config.adversarial_betas
+    discriminators = list(model.discriminator.parameters()) + list(model.y_discriminator.parameters())
+    optimizers = {
+        "autoencoder": torch.optim.Adam(
+            [p for name, p in model.named_parameters() if not name.startswith(("discriminator.", "y_discriminator."))],
+            lr=config.lr,
+        ),
+        "discriminator": torch.optim.Adam(discriminators, lr=config.disc_lr, betas=betas),
+        "generator": torch.optim.Adam(model.encoder.parameters(), lr=config.gen_lr, betas=betas),
+    }
+    if classify:
+        optimizers["classifier"] = torch.optim.Adam(model.encoder.parameters(), lr=config.lr)
+    return optimizers
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How one model kind is trained: its optimizers and its per-minibatch update (the phases, in order)."""
+    """How one model kind is trained: its optimizers and its per-minibatch update (the phases, in order).
+
+    `labels` says what the kind needs: "none"; "all" (every training label); "some" (every, or a labelled
+    subset, the rest hidden); "optional" (trains without labels, uses any that are given).
+    """
 
     make_optimizers: Callable[[AutoEncoder, TrainConfig], Optimizers]
     update: Callable[..., dict[str, torch.Tensor]]
     losses: tuple[str, ...]
+    labels: str = "none"
+    default_labels: int = 0  # TrainConfig.labels when the user gives none: -1 every label, 0 none
+
+    def loss_names(self, config: TrainConfig) -> tuple[str, ...]:
+        """The losses one update reports (the classification phase only runs when labels are given)."""
+        return self.losses + (("class",) if self.labels == "optional" and config.labels != 0 else ())
 
 
 RECIPES: dict[str, Recipe] = {
     "ae": Recipe(autoencoder_optimizers, ae_update, ("recon",)),
     "aae": Recipe(aae_optimizers, aae_update, ("recon", "disc", "gen")),
     "vae": Recipe(autoencoder_optimizers, vae_update, ("recon", "kl")),
+    "supervised": Recipe(aae_optimizers, supervised_update, ("recon", "disc", "gen"), "all", -1),
+    "labelled-prior": Recipe(aae_optimizers, labelled_prior_update, ("recon", "disc", "gen"), "some", -1),
+    "semi-supervised": Recipe(
+        lambda m, c: categorical_optimizers(m, c, classify=True),
+        semi_supervised_update,
+        ("recon", "disc", "gen", "class"),
+        "some",
+        -1,
+    ),
+    "cluster": Recipe(
+        lambda m, c: categorical_optimizers(m, c, classify=False), cluster_update, ("recon", "disc", "gen")
+    ),
+    "dimred": Recipe(
+        lambda m, c: categorical_optimizers(m, c, classify=c.labels != 0),
+        dimred_update,
+        ("recon", "disc", "gen"),
+        "optional",
+        0,
+    ),
 }
 
 
@@ -339,6 +579,27 @@ def state_from_checkpoint(
     return state, run
 
 
+# ---------------------------------------------------------------------------------------------------- labels
+
+
+def visible_labels(kind: str, config: TrainConfig, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The training labels a run may see (hidden ones set to -1) and the labelled indices when only some are used."""
+    need = RECIPES[kind].labels
+    hidden = torch.full_like(labels, -1)
+    if need == "none" or (need == "optional" and config.labels == 0):
+        return hidden, None
+    if config.labels == 0:
+        raise ConfigError(f"the {kind} model needs labels: give --labels N, or -1 for all of them")
+    if need == "all" and config.labels != -1:
+        raise ConfigError(f"the {kind} model needs every training label (--labels -1)")
+    if (labels < 0).any():
+        raise ConfigError(f"the {kind} model needs labels, and this dataset has unlabelled examples")
+    if config.labels == -1:
+        return labels, None
+    index = labelled_subset(labels, config.labels, seed=config.seed)
+    return hidden.index_put((index,), labels[index]), index
+
+
 # ---------------------------------------------------------------------------------------------------- loop
 
 
@@ -354,12 +615,19 @@ def train_epoch(
     *,
     model: torch.nn.Module | None = None,
     sharding: distributed.Sharding | None = None,
+    labels: torch.Tensor | None = None,
+    pool: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """One pass over `images` (already on the device) in shuffled minibatches; returns the epoch's mean losses.
 
     `model` is what the updates run through (default `state.model`; under torchrun its DDP-wrapped view) and
     `sharding` picks this rank's part of the epoch (default: all of it, shuffled by `state.generator`).
+    `labels` are the training labels with hidden ones at -1; `pool` the labelled examples the semi-supervised
+    phase draws a minibatch from at every step.
     """
+    if labels is None:
+        labels = torch.full((images.shape[0],), -1, dtype=torch.long, device=images.device)
+    loss_names = recipe.loss_names(config)
     model = state.model if model is None else model
     autocast = make_autocast(images.device, config.precision)
     if sharding is None:
@@ -370,13 +638,17 @@ def train_epoch(
     n = order.shape[0]
     steps = math.ceil(n / config.batch_size)
     snapshot_every = max(1, steps // config.snapshots_per_epoch) if config.snapshots_per_epoch else 0
-    totals = torch.zeros(len(recipe.losses), device=images.device)  # summed on the device: no per-step sync
+    totals = torch.zeros(len(loss_names), device=images.device)  # summed on the device: no per-step sync
     window = torch.zeros_like(totals)
     window_steps = 0
     for i in range(steps):
-        x = images[order[i * config.batch_size : (i + 1) * config.batch_size]]
-        losses = recipe.update(model, x, prior, state.optimizers, state.generator, autocast)
-        step_losses = torch.stack([losses[name] for name in recipe.losses])
+        index = order[i * config.batch_size : (i + 1) * config.batch_size]
+        batch = Batch(images[index], labels[index])
+        if pool is not None:
+            pick = torch.randint(len(pool[0]), (len(index),), generator=state.generator, device=images.device)
+            batch.labelled_x, batch.labelled_y = pool[0][pick], pool[1][pick]
+        losses = recipe.update(model, batch, prior, state.optimizers, state.generator, autocast)
+        step_losses = torch.stack([losses[name] for name in loss_names])
         totals += step_losses
         window += step_losses
         window_steps += 1
@@ -384,7 +656,7 @@ def train_epoch(
         if snapshot_every and state.step % snapshot_every == 0:
             take_snapshot(state, snapshot_images)
         if window_steps == config.log_every or i == steps - 1:
-            values = dict(zip(recipe.losses, (window / window_steps).tolist(), strict=True))  # the one host sync
+            values = dict(zip(loss_names, (window / window_steps).tolist(), strict=True))  # the one host sync
             if progress is not None:
                 progress.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
                 progress.update(window_steps)
@@ -392,7 +664,7 @@ def train_epoch(
                 on_log({"epoch": state.epoch + 1, "step": state.step, **values})
             window.zero_()
             window_steps = 0
-    return dict(zip(recipe.losses, (totals / steps).tolist(), strict=True))
+    return dict(zip(loss_names, (totals / steps).tolist(), strict=True))
 
 
 @torch.no_grad()
@@ -405,14 +677,28 @@ def evaluate(
     model: AutoEncoder, prior: Prior, data: DataSplits, seed: int = 0
 ) -> tuple[dict[str, float], torch.Tensor]:
     """Metrics on the evaluation split, and its codes (the atlas)."""
+    config = model.config
     eval_codes = encode_all(model, data.eval.images).cpu()
     knn_train = data.train.subset(torch.arange(min(len(data.train), 10000)))
     train_codes = encode_all(model, knn_train.images).cpu()
+    supervised_decoder = config.num_classes and not config.categories
+    # The prior regularizes the Gaussian part of a dimensionality-reduction code, not the whole W·y + z.
+    prior_codes = encode_all(model, data.eval.images, part="style").cpu() if config.kind == "dimred" else eval_codes
     metrics = {
-        **reconstruction_error(model, data.eval.images),
-        **prior_match(eval_codes, prior, seed=seed),
+        **reconstruction_error(model, data.eval.images, data.eval.labels if supervised_decoder else None),
+        **prior_match(prior_codes, prior, seed=seed),
         "knn_accuracy": knn_accuracy(train_codes, knn_train.labels, eval_codes, data.eval.labels),
     }
+    if config.categories:
+        eval_probs = encode_all(model, data.eval.images, part="y_logits").softmax(-1).cpu()
+        if config.kind == "semi-supervised":
+            metrics["classification_error"] = classification_error(eval_probs.argmax(1), data.eval.labels)
+        else:  # clusters get their names from the training set (paper §6), by two protocols
+            train_probs = encode_all(model, knn_train.images, part="y_logits").softmax(-1).cpu()
+            for protocol in ("paper", "majority"):
+                metrics[f"cluster_error_{protocol}"] = clustering_error(
+                    eval_probs, data.eval.labels, train_probs, knn_train.labels, protocol=protocol
+                )
     return metrics, eval_codes
 
 
@@ -480,6 +766,12 @@ def train(
     sharding = distributed.Sharding(dist_context, train_config.seed) if dist_context is not None else None
 
     images = data.train.images.to(torch_device)
+    train_labels, labelled_index = visible_labels(model_config.kind, train_config, data.train.labels)
+    train_labels = train_labels.to(torch_device)
+    pool = None
+    if "class" in recipe.loss_names(train_config):
+        known = train_labels >= 0
+        pool = (images[known], train_labels[known])
     snapshot_images = data.eval.images[snapshot_index(len(data.eval), train_config.snapshot_size)].to(torch_device)
     if not state.snapshot_codes and train_config.snapshots_per_epoch:
         take_snapshot(state, snapshot_images)  # the codes before training: the first frame of the replay
@@ -508,6 +800,8 @@ def train(
                 on_log,
                 model=update_model,
                 sharding=sharding,
+                labels=train_labels,
+                pool=pool,
             )
             state.epoch += 1
             epoch_losses = distributed.mean_over_ranks(epoch_losses, dist_context)
@@ -524,6 +818,8 @@ def train(
         "metadata": {"metrics": metrics, "atlas": {"split": "eval", "size": len(eval_codes)}},
         "tensors": atlas_tensors(eval_codes, data.eval.labels),
     }
+    if labelled_index is not None:
+        extra["tensors"]["labels.index"] = labelled_index
     path = save_checkpoint(out, state_to_checkpoint(state, run, extra))
     distributed.teardown(dist_context)
     return TrainResult(path, metrics, state.history, time.perf_counter() - started)
@@ -532,6 +828,9 @@ def train(
 def compile_mlps(model: AutoEncoder, device: torch.device) -> bool:
     """`torch.compile` the model's MLPs in place on CUDA (see `acceleration.compile_modules`); eager elsewhere."""
     config = model.config
+    if not hasattr(model.encoder, "net"):
+        warnings.warn(f"--compile does not cover the {config.kind} model's encoder yet; training eagerly", stacklevel=2)
+        return False
     modules = [model.encoder.net, model.decoder]
     inputs = [
         torch.zeros(2, config.input_dim + model.encoder.noise_dim, device=device),

@@ -1,0 +1,120 @@
+"""The paper's AAE family (§2.3-§7): each kind trains, saves, opens, and uses its labels as the paper says."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aae_core.inference import load_model
+from aae_core.models import ConfigError, ModelConfig
+from aae_core.priors import make_prior
+from aae_core.training import TrainConfig, train, visible_labels
+
+SIZES = {
+    "supervised": {"num_classes": 10},
+    "labelled-prior": {"label_slots": 11},
+    "semi-supervised": {"categories": 10, "num_classes": 10},
+    "cluster": {"categories": 16, "num_classes": 16},
+    "dimred": {"categories": 16},
+}
+
+
+def paper_model(kind: str, hidden: int = 64, **overrides) -> ModelConfig:
+    sizes = {**SIZES[kind], **overrides}
+    return ModelConfig(
+        kind=kind, input_dim=64, latent_dim=2, hidden_dims=(hidden, hidden), disc_hidden_dims=(hidden, hidden), **sizes
+    )
+
+
+def fit(tmp_path, digits, config, prior="gaussian", **train_args):
+    return train(
+        config,
+        TrainConfig(**{"epochs": 2, **train_args}),
+        make_prior(prior, 2),
+        digits,
+        tmp_path / f"{config.kind}.safetensors",
+        device="cpu",
+        progress=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "kind,prior,labels,losses",
+    [
+        ("supervised", "gaussian", -1, {"recon", "disc", "gen"}),
+        ("labelled-prior", "mixture", 300, {"recon", "disc", "gen"}),
+        ("semi-supervised", "gaussian", 100, {"recon", "disc", "gen", "class"}),
+        ("cluster", "gaussian", 0, {"recon", "disc", "gen"}),
+        ("dimred", "gaussian", 0, {"recon", "disc", "gen"}),
+    ],
+)
+def test_each_kind_trains_and_opens(tmp_path, digits, kind, prior, labels, losses):
+    result = fit(tmp_path, digits, paper_model(kind), prior, labels=labels, epochs=3, batch_size=50)
+    history = result.history
+    assert set(history[-1]) - {"epoch", "step"} == losses
+    assert history[-1]["recon"] < history[0]["recon"]
+    model = load_model(result.path)
+    z = torch.zeros(10, 2)
+    images = model.decode(z, labels=torch.arange(10)) if model.num_classes else model.decode(z)
+    assert images.shape == (10, 8, 8)
+    if model.num_classes:  # the label changes the decoded digit: the decoder really reads it
+        assert not torch.allclose(images[0], images[1])
+    if model.categories:
+        probs = model.classify(digits.eval.images[:5])
+        assert probs.shape == (5, model.categories) and torch.allclose(probs.sum(1), torch.ones(5))
+
+
+def test_metrics_per_kind(tmp_path, digits):
+    semi = fit(tmp_path, digits, paper_model("semi-supervised"), labels=100)
+    assert 0 <= semi.metrics["classification_error"] <= 1
+    cluster = fit(tmp_path, digits, paper_model("cluster"), labels=0)
+    assert {"cluster_error_paper", "cluster_error_majority"} <= set(cluster.metrics)
+
+
+def test_dimred_with_labels_adds_the_classification_phase(tmp_path, digits):
+    result = fit(tmp_path, digits, paper_model("dimred", categories=10), labels=100)
+    assert "class" in result.history[-1]
+    model = load_model(result.path)
+    heads = model.model.cluster_heads.detach()
+    # The code is W·y + style: decoding needs no label, and the cluster heads are a (K, d) matrix.
+    assert heads.shape == (10, 2) and model.num_classes == 0
+
+
+def test_label_splits_are_balanced_and_saved(tmp_path, digits):
+    labels = digits.train.labels
+    seen, index = visible_labels("semi-supervised", TrainConfig(labels=100, seed=3), labels)
+    assert (seen >= 0).sum() == 100 and torch.bincount(seen[seen >= 0]).tolist() == [10] * 10
+    assert torch.equal(seen[index], labels[index])
+    result = fit(tmp_path, digits, paper_model("semi-supervised"), labels=100, seed=3, epochs=1)
+    from aae_core.checkpoint import load_checkpoint
+
+    assert torch.equal(load_checkpoint(result.path).tensors["labels.index"], index)
+
+
+def test_label_requirements_are_enforced(digits):
+    labels = digits.train.labels
+    with pytest.raises(ConfigError, match="needs labels"):
+        visible_labels("semi-supervised", TrainConfig(labels=0), labels)
+    with pytest.raises(ConfigError, match="needs every training label"):
+        visible_labels("supervised", TrainConfig(labels=100), labels)
+    hidden, _ = visible_labels("cluster", TrainConfig(labels=-1), labels)
+    assert (hidden == -1).all()  # the clustering AAE never sees a label
+    with pytest.raises(ConfigError, match="one component per class"):
+        train(
+            paper_model("labelled-prior"),
+            TrainConfig(epochs=1),
+            make_prior("gaussian", 2),
+            digits,
+            "unused.safetensors",
+            device="cpu",
+            progress=False,
+        )
+    with pytest.raises(ConfigError, match="categories >= 2"):
+        ModelConfig(kind="cluster", input_dim=64, categories=1, num_classes=1)
+
+
+@pytest.mark.slow
+def test_semi_supervised_learns_from_100_labels(tmp_path, digits):
+    # 100 labels of 1,438; chance is 90 % error. Measured here: 15 % after these 20 epochs.
+    result = fit(tmp_path, digits, paper_model("semi-supervised", hidden=128), labels=100, epochs=20, batch_size=50)
+    assert result.metrics["classification_error"] < 0.35

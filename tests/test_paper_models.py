@@ -118,3 +118,16 @@ def test_semi_supervised_learns_from_100_labels(tmp_path, digits):
     # 100 labels of 1,438; chance is 90 % error. Measured here: 15 % after these 20 epochs.
     result = fit(tmp_path, digits, paper_model("semi-supervised", hidden=128), labels=100, epochs=20, batch_size=50)
     assert result.metrics["classification_error"] < 0.35
+
+
+@pytest.mark.slow
+def test_labelled_prior_discriminator_reads_the_label(tmp_path, digits):
+    # Paper §2.3: the one-hot label "selects the decision boundary" of the discriminator. A sample from component k
+    # must look more like the prior under label k than under another label.
+    config = paper_model("labelled-prior", hidden=128)
+    result = fit(tmp_path, digits, config, "mixture", labels=-1, epochs=10, batch_size=50)
+    model = load_model(result.path)
+    labels = torch.arange(10).repeat(100)
+    z = model.prior.sample_given_labels(labels, torch.Generator().manual_seed(0))
+    own, other = model.model.discriminate(z, labels), model.model.discriminate(z, (labels + 5) % 10)
+    assert (own > other).float().mean() > 0.65 and own.mean() > other.mean()

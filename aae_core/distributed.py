@@ -125,8 +125,7 @@ def wrap_model(model: nn.Module, context: DistributedContext | None) -> nn.Modul
     device_ids = [context.device.index] if context.device.type == "cuda" else None
     for name, module in model.named_children():
         if any(p.requires_grad for p in module.parameters()):
-            # broadcast_buffers=False: these MLPs have no buffers; every rank starts from the same seeded weights.
-            setattr(view, name, DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False))
+            setattr(view, name, DistributedDataParallel(module, device_ids=device_ids))
     return view
 
 

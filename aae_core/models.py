@@ -284,17 +284,25 @@ class DimensionalityReductionAAE(SemiSupervisedAAE):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        self.cluster_heads = nn.Parameter(torch.randn(config.categories, config.latent_dim))  # W, (K, d)
+        # W as a bias-free linear map y → W·y: a submodule, so data-parallel training wraps and syncs it too.
+        self.heads = nn.Linear(config.categories, config.latent_dim, bias=False)
+        nn.init.normal_(self.heads.weight)
 
     @staticmethod
     def check_config(config: ModelConfig) -> None:
         if config.categories < 2 or config.num_classes != 0:
             raise ConfigError("the dimensionality-reduction AAE needs categories >= 2 and an unconditional decoder")
 
+    @property
+    def cluster_heads(self) -> torch.Tensor:
+        """W, one row per category: (K, d)."""
+        heads = getattr(self.heads, "module", self.heads)  # under DistributedDataParallel, the wrapped Linear
+        return heads.weight.T
+
     def encode(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> EncoderOutput:
         """z of the output is the representation W·softmax(y) + style; `style` holds the Gaussian part."""
         out = self.encoder(x, sample=sample, generator=generator)
-        representation = out.y_logits.softmax(-1) @ self.cluster_heads + out.z
+        representation = self.heads(out.y_logits.softmax(-1)) + out.z
         return EncoderOutput(representation, y_logits=out.y_logits, style=out.z)
 
 

@@ -424,15 +424,16 @@ def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bo
     betas = config.adversarial_betas
     discriminators = list(model.discriminator.parameters()) + list(model.y_discriminator.parameters())
     optimizers = {
-        "autoencoder": torch.optim.Adam(
+        "autoencoder": adam(
             [p for name, p in model.named_parameters() if not name.startswith(("discriminator.", "y_discriminator."))],
+            config,
             lr=config.lr,
         ),
-        "discriminator": torch.optim.Adam(discriminators, lr=config.disc_lr, betas=betas),
-        "generator": torch.optim.Adam(model.encoder.parameters(), lr=config.gen_lr, betas=betas),
+        "discriminator": adam(discriminators, config, lr=config.disc_lr, betas=betas),
+        "generator": adam(list(model.encoder.parameters()), config, lr=config.gen_lr, betas=betas),
     }
     if classify:
-        optimizers["classifier"] = torch.optim.Adam(model.encoder.parameters(), lr=config.lr)
+        optimizers["classifier"] = adam(list(model.encoder.parameters()), config, lr=config.lr)
     return optimizers
 
 
@@ -767,6 +768,9 @@ def train(
     recipe = RECIPES[model_config.kind]
     if train_config.compile:
         compile_mlps(state.model, torch_device)
+    if dist_context is not None and model_config.categories:
+        # Their phases use the encoder's heads separately, which DistributedDataParallel's reducer rejects.
+        raise ConfigError(f"data-parallel (torchrun) training of the {model_config.kind} model is not supported yet")
     update_model = distributed.wrap_model(state.model, dist_context)
     sharding = distributed.Sharding(dist_context, train_config.seed) if dist_context is not None else None
 

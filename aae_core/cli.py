@@ -1,4 +1,4 @@
-"""Command line: `python -m aae_core {train,evaluate,info}`."""
+"""Command line: `python -m aae_core {train,evaluate,info,reproduce}`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import reproduce
 from .acceleration import PRECISIONS
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import DATASETS, DatasetError, load_dataset
@@ -18,6 +19,7 @@ from .distributed import is_main_process
 from .inference import load_model
 from .models import ENCODER_KINDS, MODELS, ConfigError, ModelConfig
 from .priors import PriorError, make_prior
+from .reproduce import EXPERIMENTS
 from .training import RECIPES, TrainConfig, evaluate, train
 
 USER_ERRORS = (CheckpointError, DatasetError, ConfigError, PriorError, DeviceError)
@@ -126,6 +128,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir", type=Path, default=None, help="dataset folder, for checkpoints not trained on digits")
     e.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
     e.add_argument("--json", action="store_true", help="print JSON")
+
+    r = commands.add_parser(
+        "reproduce",
+        help="train the paper's experiments over seeds and print paper vs ours",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    r.add_argument(
+        "experiments",
+        nargs="+",
+        choices=tuple(EXPERIMENTS),
+        metavar="EXPERIMENT",
+        help=f"one or more of: {', '.join(EXPERIMENTS)}",
+    )
+    r.add_argument("--dataset", choices=DATASETS, default="mnist", help="data")
+    r.add_argument("--data-dir", type=Path, default=None, help="folder of the IDX files")
+    r.add_argument("--seeds", type=_positive_int, default=3, help="seeds per experiment (0, 1, ...)")
+    r.add_argument("--epochs", type=_positive_int, default=100, help="epochs per run")
+    r.add_argument("--hidden", type=_sizes, default=_M.hidden_dims, help="hidden sizes of every network")
+    r.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    r.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="folder for checkpoints and tables")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
 
     i = commands.add_parser("info", help="say what a checkpoint is")
     i.add_argument("checkpoint", type=Path)
@@ -259,7 +282,25 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "info": run_info}
+def run_reproduce(args: argparse.Namespace) -> int:
+    data = load_dataset(args.dataset, args.data_dir)
+    rows = reproduce.run(
+        args.experiments,
+        data,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        out_dir=args.out,
+        hidden=args.hidden,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(reproduce.markdown_table(rows))
+    md, js = reproduce.write_tables(rows, args.out)
+    print(f"wrote {md} and {js}")
+    return 0
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "info": run_info, "reproduce": run_reproduce}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

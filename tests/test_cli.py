@@ -121,3 +121,48 @@ def test_corrupt_checkpoint(tmp_path):
     bad.write_bytes(b"\x00" * 64)
     result = cli("evaluate", str(bad))
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_paper_kinds_and_reproduce_smoke_run(tmp_path):
+    out = tmp_path / "semi.safetensors"
+    trained = cli(
+        "train",
+        "--model",
+        "semi-supervised",
+        "--labels",
+        "100",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32,32",
+        "--disc-hidden",
+        "32,32",
+        "--quiet",
+        "--out",
+        str(out),
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert "classification_error" in trained.stdout
+    table = cli(
+        "reproduce",
+        "semi-supervised-100",
+        "clustering-16",
+        "parzen",
+        "--dataset",
+        "digits",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32,32",
+        "--quiet",
+        "--out",
+        str(tmp_path / "repro"),
+    )
+    assert table.returncode == 0, table.stderr
+    rows = json.loads((tmp_path / "repro" / "reproduction.json").read_text())
+    assert [r["experiment"] for r in rows] == ["semi-supervised-100", "clustering-16", "parzen"]
+    assert all(len(r["ours"]) == 2 for r in rows)
+    assert "| semi-supervised-100 | % error | 1.90 |" in table.stdout

@@ -55,9 +55,9 @@ def digit_png(image: np.ndarray, target_px: int = 224) -> bytes:
     return png_bytes(image, fit_scale(max(image.shape), target_px))
 
 
-def grid_png(images: np.ndarray, columns: int, target_px: int = 480, pad: int = 1) -> bytes:
-    """(N, H, W) images tiled into `columns` columns, as one PNG about `target_px` wide."""
-    sheet = tile_images(images, columns, pad=pad)
+def grid_png(images: np.ndarray, columns: int, target_px: int = 480, pad: int = 1, pad_value: float = 0.35) -> bytes:
+    """(N, H, W) images tiled into `columns` columns (grey gaps of `pad` pixels), as one PNG about `target_px` wide."""
+    sheet = tile_images(images, columns, pad=pad, pad_value=pad_value)
     return png_bytes(sheet, fit_scale(sheet.shape[1], target_px))
 
 
@@ -87,7 +87,7 @@ def latent_map_figure(
         xs, ys, density = prior_density
         figure.add_trace(go.Contour(
             x=xs, y=ys, z=density, name="prior density", showscale=False, hoverinfo="skip", ncontours=12,
-            colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(60,60,60,0.55)"]], line={"width": 0},
+            colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(60,60,60,0.35)"]], line={"width": 0},
         ))
     elif prior_points is not None:
         figure.add_trace(go.Scatter(

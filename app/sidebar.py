@@ -58,16 +58,14 @@ def render_sidebar() -> Selection:
     """Draw the model and device pickers and load the chosen model; the pages read the result via `selection()`."""
     sidebar = st.sidebar
     sidebar.header("Model")
-    extra = sidebar.text_input("Also look in folder", key="extra_folder", placeholder="/path/to/checkpoints",
-                               help="A folder of .safetensors checkpoints, e.g. your own runs.")
-    if extra and not _is_folder(extra):
-        sidebar.error(f"No such folder: {extra}")
+    extra = st.session_state.get("extra_folder", "")
     folders = checkpoint_dirs(extra if extra and _is_folder(extra) else None)
     files = tuple(find_checkpoints(folders))
     folder_names = tuple(str(f) for f in folders)
-    device = _device_picker()
     if not files:
         sidebar.info("No checkpoints yet.")
+        device = _device_picker()
+        _folder_input(extra)
         return _remember(Selection(files, folder_names, device=device))
 
     labels = [f.label for f in files]
@@ -79,13 +77,22 @@ def render_sidebar() -> Selection:
         st.session_state["model_label"] = by_stem[0] if by_stem else labels[0]
     label = sidebar.selectbox("Checkpoint", labels, key="model_label")
     chosen = files[labels.index(label)]
+    device = _device_picker()
     model, problem = open_model(chosen, device)
     if model is not None:
         sidebar.markdown(_describe(model))
     else:
         sidebar.error("This checkpoint could not be opened (details on the page).")
+    _folder_input(extra)
     st.query_params["model"] = chosen.path.stem
     return _remember(Selection(files, folder_names, chosen, device, model, problem))
+
+
+def _folder_input(current: str) -> None:
+    st.sidebar.text_input("Also look in folder", key="extra_folder", placeholder="/path/to/checkpoints",
+                          help="A folder of .safetensors checkpoints, e.g. your own runs; they join the list above.")
+    if current and not _is_folder(current):
+        st.sidebar.error(f"No such folder: {current}")
 
 
 def _is_folder(text: str) -> bool:
@@ -103,7 +110,8 @@ def _device_picker() -> str:
     if wanted not in devices:
         # Kept for the session: the link or bookmark that asked for it is gone after the first rerun.
         what = DEVICE_NAMES.get(wanted, repr(wanted))
-        st.session_state["_device_note"] = f"{what} was asked for, but this machine has none PyTorch can use: running on the CPU."
+        st.session_state["_device_note"] = (f"{what} was asked for, but this machine has none that PyTorch can use: "
+                                            "running on the CPU.")
     if "_device_note" in st.session_state:
         st.sidebar.warning(st.session_state["_device_note"])
     if len(devices) == 1:

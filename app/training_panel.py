@@ -21,7 +21,8 @@ from app import figures, latent
 from app.catalog import runs_dir
 
 KINDS = {"aae": "AAE (adversarial)", "vae": "VAE (KL to the prior)", "ae": "Plain autoencoder (no prior)"}
-PRIORS = {"mixture": "10 Gaussians on a circle", "gaussian": "Gaussian", "swissroll": "Swiss roll", "uniform": "Uniform box"}
+PRIORS = {"mixture": "10 Gaussians on a circle", "gaussian": "Gaussian", "swissroll": "Swiss roll",
+          "uniform": "Uniform box"}
 TWO_D_ONLY = {"mixture", "swissroll"}
 
 

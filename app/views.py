@@ -21,7 +21,8 @@ def decode(model: LatentModel, codes: np.ndarray, labels: np.ndarray | int | Non
     codes = np.asarray(codes, dtype=np.float32).reshape(-1, model.latent_dim)
     if model.num_classes:
         labels = np.full(len(codes), 0 if labels is None else labels) if np.ndim(labels) == 0 else labels
-        return model.decode(torch.from_numpy(codes), torch.as_tensor(np.asarray(labels), dtype=torch.long)).cpu().numpy()
+        label_tensor = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        return model.decode(torch.from_numpy(codes), label_tensor).cpu().numpy()
     return model.decode(torch.from_numpy(codes)).cpu().numpy()
 
 

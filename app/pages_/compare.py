@@ -97,7 +97,8 @@ if same_dim:
         images = [views.decode(m, code, views.class_picker(m, key=f"compare_class_{n}"))[0]
                   for n, m in enumerate(models)]
         pair = figures.grid_png(np.stack(images), 2, target_px=360, pad=2)
-        image_columns.image(pair, caption=f"left: {left.kind.upper()} · right: {right.kind.upper()}", width=360)
+        image_columns.image(pair, caption=f"left: {left.kind.upper()} · right: {right.kind.upper()}", width=360,
+                            output_format="PNG")
         with image_columns:
             views.download_png(pair, "aae-vs-vae-decodes.png", key="download_compare")
 

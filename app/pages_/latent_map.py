@@ -52,7 +52,7 @@ with detail_column:
         images = views.decode(model, model.atlas.codes[shown], model.atlas.labels[shown])
         columns = min(10, len(shown))
         png = figures.grid_png(images, columns, target_px=min(420, 84 * columns))
-        st.image(png, caption="What the decoder makes of each selected code (the reconstructions)")
+        st.image(png, caption="What the decoder makes of each selected code (the reconstructions)", output_format="PNG")
         labels = model.atlas.labels[shown]
         counts = ", ".join(f"{views.class_names(model)[k] if model.num_classes else k}: {int((labels == k).sum())}"
                            for k in np.unique(labels))

@@ -55,7 +55,7 @@ codes = latent.grid_codes(base, dims, span, span, resolution)
 if model.latent_dim == 1:
     codes = codes[:resolution]  # one row: the horizontal walk
 images = views.decode(model, codes, label)
-grid = figures.grid_png(images, resolution, target_px=520)
+grid = figures.grid_png(images, resolution, target_px=520, pad=0)  # seamless, like the paper's figures
 
 map_column, grid_column = st.columns(2, gap="medium")
 with map_column:
@@ -68,5 +68,7 @@ with map_column:
         views.no_atlas_message(model) if model.atlas is None else st.caption("No map for a 1-D latent space.")
 with grid_column:
     axes = f"z{dims[0] + 1} left→right, z{dims[1] + 1} bottom→top" if model.latent_dim > 1 else "z₁ left→right"
-    st.image(grid, caption=f"{resolution}×{resolution} decodes from {span[0]:.2f} to {span[1]:.2f} ({axes})")
-    views.download_png(grid, f"{views.file_stem(model)}-manifold-{resolution}x{resolution}.png", key="download_manifold")
+    st.image(grid, caption=f"{resolution}×{resolution} decodes from {span[0]:.2f} to {span[1]:.2f} ({axes})",
+             output_format="PNG")
+    name = f"{views.file_stem(model)}-manifold-{resolution}x{resolution}.png"
+    views.download_png(grid, name, key="download_manifold")

@@ -47,15 +47,16 @@ def slider_panel() -> None:
     """Only this part reruns when a slider moves: the decode of one image takes about a millisecond."""
     slider_column, image_column = st.columns([3, 2], gap="large")
     with slider_column:
-        buttons = st.columns(3)
+        buttons = st.columns(2)
         buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), icon=":material/casino:",
-                          key="sample_prior")
-        buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code")
+                          key="sample_prior", width="stretch")
+        buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
+                          icon=":material/restart_alt:", width="stretch")
         if model.atlas is not None:
-            example = buttons[2].number_input("Code of example #", 0, len(model.atlas.codes) - 1, 0,
+            example = buttons[0].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
                                               key="slider_example", label_visibility="collapsed")
-            buttons[2].button("Use code of example #", key="use_example", on_click=set_code,
-                              args=(model.atlas.codes[int(example)],))
+            buttons[1].button(f"Use the code of example #{int(example)}", key="use_example", on_click=set_code,
+                              args=(model.atlas.codes[int(example)],), width="stretch")
         problem = st.session_state.pop("_sample_problem", None)
         if problem:
             st.warning(problem)
@@ -72,7 +73,8 @@ def slider_panel() -> None:
     with image_column:
         image = views.decode(model, code, label)[0]
         png = figures.digit_png(image, 224)
-        st.image(png, caption=f"decode(z) for z = ({', '.join(f'{v:.2f}' for v in code)})", width=224)
+        st.image(png, caption=f"decode(z) for z = ({', '.join(f'{v:.2f}' for v in code)})", width=224,
+                 output_format="PNG")
         views.download_png(png, f"{views.file_stem(model)}-decode.png", key="download_decode")
     st.session_state["_slider_code"] = code
 
@@ -114,5 +116,5 @@ if start is not None and end is not None:
     strip_label = views.class_picker(model, key="interp_class")
     strip = views.decode(model, latent.interpolate(start, end, steps), strip_label)
     png = figures.grid_png(strip, steps, target_px=min(1000, 80 * steps))
-    st.image(png, caption="start → end")
+    st.image(png, caption="start → end", output_format="PNG")
     views.download_png(png, f"{views.file_stem(model)}-interpolation.png", key="download_interpolation")

@@ -58,7 +58,8 @@ classes = np.arange(model.num_classes)
 codes = np.repeat(styles, len(classes), axis=0)  # row-major: each style once per class
 labels = np.tile(classes, len(styles))
 grid = figures.grid_png(views.decode(model, codes, labels), len(classes), target_px=640)
-st.image(grid, caption="Columns: " + " ".join(names[:len(classes)]) + " — each row one style z")
+st.image(grid, caption="Columns: " + " ".join(names[:len(classes)]) + " — each row one style z",
+         output_format="PNG")
 if row_labels:
     st.caption("; ".join(row_labels))
 views.download_png(grid, f"{views.file_stem(model)}-style-class.png", key="download_style_grid")

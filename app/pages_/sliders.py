@@ -42,26 +42,27 @@ def sample_code(current: LatentModel) -> None:
     set_code(samples[0])
 
 
+buttons = st.columns(4, vertical_alignment="bottom")
+buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), icon=":material/casino:",
+                  key="sample_prior", width="stretch")
+buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
+                  icon=":material/restart_alt:", width="stretch")
+if model.atlas is not None:
+    example = buttons[2].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0, key="slider_example")
+    buttons[3].button("Use this digit's code", key="use_example", on_click=set_code,
+                      args=(model.atlas.codes[int(example)],), width="stretch")
+problem = st.session_state.pop("_sample_problem", None)
+if problem:
+    st.warning(problem)
+
+
 @st.fragment
 def slider_panel() -> None:
-    """Only this part reruns when a slider moves: the decode of one image takes about a millisecond."""
+    """Only this part reruns when a slider moves; it holds few elements, since each is one message to the browser."""
     slider_column, image_column = st.columns([3, 2], gap="large")
     with slider_column:
-        buttons = st.columns(2)
-        buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), icon=":material/casino:",
-                          key="sample_prior", width="stretch")
-        buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
-                          icon=":material/restart_alt:", width="stretch")
-        if model.atlas is not None:
-            example = buttons[0].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
-                                              key="slider_example", label_visibility="collapsed")
-            buttons[1].button(f"Use the code of example #{int(example)}", key="use_example", on_click=set_code,
-                              args=(model.atlas.codes[int(example)],), width="stretch")
-        problem = st.session_state.pop("_sample_problem", None)
-        if problem:
-            st.warning(problem)
         per_row = 1 if model.latent_dim <= 4 else 2
-        slider_columns = st.columns(per_row)
+        slider_columns = st.columns(per_row) if per_row > 1 else [st.container()]
         values = []
         for i, key in enumerate(slider_keys):
             limit = float(limits[i])

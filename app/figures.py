@@ -107,7 +107,7 @@ def latent_map_figure(
     figure.update_layout(
         title=title, height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         plot_bgcolor="white", legend={"title": {"text": "label"}, "itemsizing": "constant"},
-        dragmode="lasso", hovermode="closest",
+        hovermode="closest",  # no dragmode: Streamlit then makes a click select a point (pan mode)
         xaxis={"title": axis_titles[0], "zeroline": False, "gridcolor": "#eee"},
         yaxis={"title": axis_titles[1], "zeroline": False, "gridcolor": "#eee"},
     )

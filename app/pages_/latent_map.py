@@ -18,7 +18,8 @@ with st.expander("What am I looking at?", expanded=False):
         "trained to make its codes follow.\n\n"
         "- An **AAE** pushes the codes to fill the prior's shape; a **VAE** does so only loosely; a plain "
         "**autoencoder** leaves gaps, which decode to nonsense.\n"
-        "- **Try:** hover over dots, click one or draw a lasso around a cluster to see what they decode to; "
+        "- **Try:** hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
+        "to see what they decode to; "
         "click a label in the legend to hide that class.\n"
         "- Codes with more than two dimensions are projected to 2-D (PCA keeps straight lines straight; "
         "t-SNE keeps neighbours together but distorts distances)."
@@ -45,7 +46,8 @@ with detail_column:
     chosen = np.array(sorted({int(p["customdata"]) for p in points if p.get("customdata") is not None}), dtype=int)
     if len(chosen) == 0:
         st.subheader("Selected digits")
-        st.info("Click a dot, or drag a lasso or box around several, to decode them here.")
+        st.info("Click a dot to decode it here. To take many at once, pick the lasso or box tool in the chart's "
+                "toolbar (top right) and draw around them; double-click the chart to clear the selection.")
     else:
         shown = chosen[:100]
         st.subheader(f"{len(chosen)} selected" + (" (first 100 shown)" if len(chosen) > 100 else ""))

@@ -52,10 +52,12 @@ def projection(_model: LatentModel, key: tuple, method: str) -> latent.Projectio
 
 @st.cache_resource(show_spinner="Drawing the latent map…", max_entries=64)
 def map_figure(_model: LatentModel, key: tuple, method: str = "pca", dims: tuple[int, int] | None = None,
-               height: int = 520, title: str | None = None) -> tuple[go.Figure, latent.Projection]:
+               height: int = 520, title: str | None = None,
+               extent: float | None = None) -> tuple[go.Figure, latent.Projection]:
     """The latent map of a model's atlas against its prior: built once, then shared read-only (copy to modify).
 
-    `dims` plots two raw latent dimensions instead of a projection (the manifold page of a >2-D model).
+    `dims` plots two raw latent dimensions instead of a projection (the manifold page of a >2-D model);
+    `extent` fixes the half-width of the view (to put two maps on the same scale).
     """
     atlas = _model.atlas
     shown = latent.display_subset(len(atlas.codes))
@@ -68,7 +70,7 @@ def map_figure(_model: LatentModel, key: tuple, method: str = "pca", dims: tuple
         view = projection(_model, key, method)
         samples = latent.prior_samples(_model.prior, 2000)
         prior_points = None if samples is None else view.apply(samples)
-    extent = latent.symmetric_extent(view.points, prior_points)
+    extent = extent or latent.symmetric_extent(view.points, prior_points)
     density = None
     if dims is None and _model.latent_dim == 2:
         density = latent.prior_density_grid(_model.prior, (-extent, extent), (-extent, extent))
@@ -79,6 +81,15 @@ def map_figure(_model: LatentModel, key: tuple, method: str = "pca", dims: tuple
         class_names=class_names(_model) or None, title=title, height=height,
     )
     return figure, view
+
+
+def map_extent(model: LatentModel, key: tuple) -> float:
+    """Half-width of the square view the model's PCA map would choose on its own."""
+    if model.atlas is None:
+        return 1.0
+    view = projection(model, key, "pca")
+    samples = latent.prior_samples(model.prior, 2000)
+    return latent.symmetric_extent(view.points, None if samples is None else view.apply(samples))
 
 
 def no_atlas_message(model: LatentModel) -> None:

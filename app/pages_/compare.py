@@ -72,6 +72,8 @@ if not same_dim or not same_data:
     st.warning("These two models differ in latent size or data, so the comparison is not like for like"
                + ("" if same_dim else "; shared sliders need equal latent sizes") + ".")
 
+# One scale for both maps, so a tighter or wider spread of codes is visible at a glance.
+shared_extent = max(views.map_extent(m, views.model_key(m)) for m in models) if same_dim else None
 map_columns = st.columns(2)
 for column, model, side in zip(map_columns, models, ("left", "right"), strict=True):
     with column:
@@ -79,7 +81,8 @@ for column, model, side in zip(map_columns, models, ("left", "right"), strict=Tr
         if model.atlas is None:
             views.no_atlas_message(model)
         else:
-            figure, _ = views.map_figure(model, views.model_key(model), "pca", height=420, title=title)
+            figure, _ = views.map_figure(model, views.model_key(model), "pca", height=420, title=title,
+                                         extent=shared_extent)
             st.plotly_chart(figure, key=f"compare_map_{side}", width="stretch",
                             config={"toImageButtonOptions": {"filename": f"{model.kind}-map", "scale": 2}})
 
@@ -90,17 +93,17 @@ if same_dim:
         st.subheader("The same code, two decoders")
         limit = float(max(max(latent.slider_limits(m.atlas.codes if m.atlas is not None else None,
                                                    m.prior.scale() if m.prior is not None else 1.0)) for m in models))
-        slider_columns, image_columns = st.columns([2, 3])
-        values = [slider_columns.slider(f"z{i + 1}", -limit, limit, 0.0, step=round(limit / 50, 3),
-                                        key=f"compare_z_{left.latent_dim}_{i}") for i in range(left.latent_dim)]
+        slider_column, *image_columns = st.columns([2, 1, 1])
+        values = [slider_column.slider(f"z{i + 1}", -limit, limit, 0.0, step=round(limit / 50, 3),
+                                       key=f"compare_z_{left.latent_dim}_{i}") for i in range(left.latent_dim)]
         code = np.array(values, dtype=np.float32)
-        images = [views.decode(m, code, views.class_picker(m, key=f"compare_class_{n}"))[0]
-                  for n, m in enumerate(models)]
-        pair = figures.grid_png(np.stack(images), 2, target_px=360, pad=2)
-        image_columns.image(pair, caption=f"left: {left.kind.upper()} · right: {right.kind.upper()}", width=360,
-                            output_format="PNG")
-        with image_columns:
-            views.download_png(pair, "aae-vs-vae-decodes.png", key="download_compare")
+        for n, (column, model) in enumerate(zip(image_columns, models, strict=True)):
+            with column:
+                image = views.decode(model, code, views.class_picker(model, key=f"compare_class_{n}"))[0]
+                png = figures.digit_png(image, 192)
+                st.image(png, caption=f"{'left' if n == 0 else 'right'}: {model.kind.upper()}", width=192,
+                         output_format="PNG")
+                views.download_png(png, f"{views.file_stem(model)}-decode.png", key=f"download_compare_{n}")
 
     shared_sliders()
 

@@ -55,7 +55,7 @@ codes = latent.grid_codes(base, dims, span, span, resolution)
 if model.latent_dim == 1:
     codes = codes[:resolution]  # one row: the horizontal walk
 images = views.decode(model, codes, label)
-grid = figures.grid_png(images, resolution, target_px=520, pad=0)  # seamless, like the paper's figures
+grid = figures.grid_png(images, resolution, target_px=520)
 
 map_column, grid_column = st.columns(2, gap="medium")
 with map_column:

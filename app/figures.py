@@ -140,3 +140,54 @@ def with_marker(figure: go.Figure, point: np.ndarray, name: str = "slider positi
     marked.add_trace(go.Scatter(x=[float(point[0])], y=[float(point[1])], mode="markers", name=name, marker=star,
                                 hoverinfo="name"))
     return marked
+
+
+def replay_figure(
+    steps: np.ndarray,
+    frames: np.ndarray,
+    labels: np.ndarray,
+    *,
+    extent: float,
+    prior_points: np.ndarray | None = None,
+    axis_titles: Sequence[str] = ("z₁", "z₂"),
+    height: int = 520,
+) -> go.Figure:
+    """An animation of 2-D codes during training: frames (S, n, 2) at training steps (S,), play button and slider.
+
+    One trace coloured per point (not one per label) keeps every frame small.
+    """
+    labels = np.asarray(labels)
+    colours = [LABEL_COLOURS[int(k) % len(LABEL_COLOURS)] if k >= 0 else "black" for k in labels] or None
+    hover = [f"label {int(k)}" for k in labels] if len(labels) else None
+
+    def codes_trace(points: np.ndarray) -> go.Scatter:
+        return go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name="codes", text=hover,
+                          hoverinfo="text", marker={"size": 6, "color": colours or "#1f77b4", "opacity": 0.85})
+
+    data = []
+    if prior_points is not None:
+        data.append(go.Scatter(x=prior_points[:, 0], y=prior_points[:, 1], mode="markers", name="prior samples",
+                               hoverinfo="skip", marker={"size": 3, "color": PRIOR_COLOUR}))
+    codes_index = len(data)
+    data.append(codes_trace(frames[0]))
+    figure = go.Figure(
+        data=data,
+        frames=[go.Frame(data=[codes_trace(points)], traces=[codes_index], name=str(int(step)))
+                for step, points in zip(steps, frames, strict=True)],
+    )
+    play = {"frame": {"duration": 120, "redraw": False}, "transition": {"duration": 80}, "fromcurrent": True}
+    jump = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}
+    figure.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="white", showlegend=False,
+        xaxis={"title": axis_titles[0], "range": [-extent, extent], "zeroline": False, "gridcolor": "#eee"},
+        yaxis={"title": axis_titles[1], "range": [-extent, extent], "zeroline": False, "gridcolor": "#eee",
+               "scaleanchor": "x", "scaleratio": 1},
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.08, "xanchor": "left",
+                      "yanchor": "top", "showactive": False, "buttons": [
+                          {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                          {"label": "❚❚ Pause", "method": "animate", "args": [[None], jump]}]}],
+        sliders=[{"x": 0.2, "len": 0.8, "y": -0.05, "yanchor": "top", "currentvalue": {"prefix": "training step "},
+                  "steps": [{"label": str(int(step)), "method": "animate", "args": [[str(int(step))], jump]}
+                            for step in steps]}],
+    )
+    return figure

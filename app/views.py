@@ -46,8 +46,12 @@ def projection(_model: LatentModel, key: tuple, method: str) -> latent.Projectio
     """The atlas codes in 2-D (as they are, PCA or t-SNE), computed once per model and method."""
     del key  # the cache key of _model
     codes = _model.atlas.codes
-    shown = latent.display_subset(len(codes))
-    return latent.project_codes(codes[shown], method)
+    return latent.project_codes(codes[shown_indices(len(codes), method)], method)
+
+
+def shown_indices(n: int, method: str) -> np.ndarray:
+    """Which atlas codes the map draws: all, or a fixed subset of large atlases (smaller still for t-SNE)."""
+    return latent.display_subset(n, latent.MAX_TSNE_POINTS if method == "tsne" else latent.MAX_MAP_POINTS)
 
 
 @st.cache_resource(show_spinner="Drawing the latent map…", max_entries=64)
@@ -60,7 +64,7 @@ def map_figure(_model: LatentModel, key: tuple, method: str = "pca", dims: tuple
     `extent` fixes the half-width of the view (to put two maps on the same scale).
     """
     atlas = _model.atlas
-    shown = latent.display_subset(len(atlas.codes))
+    shown = shown_indices(len(atlas.codes), "pca" if dims is not None else method)
     if dims is not None:
         points = atlas.codes[shown][:, list(dims)].astype(np.float64)
         view = latent.Projection(points, (f"z{dims[0] + 1}", f"z{dims[1] + 1}"))
@@ -81,6 +85,31 @@ def map_figure(_model: LatentModel, key: tuple, method: str = "pca", dims: tuple
         class_names=class_names(_model) or None, title=title, height=height,
     )
     return figure, view
+
+
+MAX_REPLAY_FRAMES = 60  # enough for a smooth replay; more only makes the figure heavier to send
+
+
+@st.cache_resource(show_spinner="Preparing the replay…", max_entries=16)
+def replay_figure(_model: LatentModel, key: tuple) -> go.Figure | None:
+    """The training replay (codes of a fixed subset at each snapshot), on the map's scale; None without snapshots."""
+    del key
+    snapshots = _model.snapshots
+    if snapshots is None or len(snapshots.steps) < 2:
+        return None
+    keep = np.unique(np.linspace(0, len(snapshots.steps) - 1, MAX_REPLAY_FRAMES).round().astype(int))
+    codes = snapshots.codes[keep]  # (S, n, latent_dim)
+    if _model.latent_dim == 2:
+        frames, titles, linear = codes, ("z₁", "z₂"), latent.Projection(codes[-1], ("z₁", "z₂"), np.zeros(2), np.eye(2))
+    else:
+        # The final codes' principal axes, applied to every frame, so the motion is not an artefact of re-fitting.
+        linear = latent.project_codes(codes[-1].reshape(-1, _model.latent_dim))
+        frames, titles = np.stack([linear.apply(c) for c in codes]), linear.axis_titles
+    samples = latent.prior_samples(_model.prior, 1500)
+    prior_points = None if samples is None else linear.apply(samples)
+    extent = latent.symmetric_extent(frames.reshape(-1, 2), prior_points)
+    return figures.replay_figure(snapshots.steps[keep], frames, snapshots.labels, extent=extent,
+                                 prior_points=prior_points, axis_titles=titles)
 
 
 def map_extent(model: LatentModel, key: tuple) -> float:

@@ -146,6 +146,15 @@ def test_latent_map_draws_every_atlas_code_over_the_prior_density(use_folder, mo
     assert "dragmode" not in spec["layout"]  # Streamlit picks pan + click-to-select
 
 
+def test_latent_map_replays_training_snapshots(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app()
+    replay = chart_specs(at)[1]
+    assert len(replay["frames"]) == 3  # before training and after each of the 2 epochs (one snapshot per epoch)
+    assert len(values(replay["frames"][-1]["data"][0]["x"])) == 50  # the snapshot subset
+    assert not chart_specs(open_app(model="supervised"))[1:]  # no snapshots: a caption instead of a chart
+
+
 def test_latent_map_projects_higher_dimensional_codes_and_offers_tsne(use_folder, model_dir, digits):
     use_folder(model_dir)
     at = open_app(model="aae-gaussian-4d")

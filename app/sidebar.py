@@ -48,10 +48,11 @@ def _describe(model: LatentModel) -> str:
     prior = model.metadata.get("prior", {}).get("name", "?")
     dataset = model.metadata.get("dataset", {})
     h, w = model.image_shape
-    epochs = model.metadata.get("training", {}).get("epoch", "?")
+    epochs = model.metadata.get("training", {}).get("epoch")
     conditional = f" · {model.num_classes} classes" if model.num_classes else ""
+    trained = f" · {epochs} epochs" if epochs is not None else ""
     return (f"**{model.kind.upper()}** · {prior} prior · {model.latent_dim}-D latent{conditional}  \n"
-            f"{dataset.get('name', '?')} {h}×{w} · {epochs} epochs")
+            f"{dataset.get('name', '?')} {h}×{w}{trained}")
 
 
 def render_sidebar() -> Selection:

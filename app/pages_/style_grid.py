@@ -23,14 +23,16 @@ if not model.num_classes:
     for entry in selection().files:
         other, _ = open_model(entry, selection().device)
         if other is not None and other.num_classes:
-            conditional.append(entry.label)
+            conditional.append(entry)
     st.info(
         f"**This {model.kind.upper()} is not conditional**: its decoder sees only *z*, so class and style are "
-        "mixed together in the code and there is no class input to walk. Pick a supervised (conditional) model in "
-        "the sidebar to see the grid"
-        + (": " + ", ".join(f"`{c}`" for c in conditional) + "." if conditional else
-           "; none of the checkpoints found here is one yet.")
+        "mixed together in the code and there is no class input to walk. Pick a supervised (conditional) model "
+        + ("to see the grid:" if conditional else "in the sidebar to see the grid; none of the checkpoints found "
+           "here is one yet.")
     )
+    for entry in conditional[:5]:
+        st.button(f"Open {entry.path.stem}", key=f"open_{entry.path.stem}", icon=":material/open_in_new:",
+                  on_click=lambda stem=entry.path.stem: st.session_state.update(_pick_next_run=stem))
     st.stop()
 
 names = views.class_names(model)

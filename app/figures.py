@@ -77,7 +77,8 @@ def latent_map_figure(
     """Scatter of 2-D codes, one trace per label (so the legend toggles classes), the prior drawn beneath.
 
     Each point carries its example index as customdata, which hover shows and a selection returns.
-    The prior is a filled contour of its density, or grey samples when it has no density (e.g. the swiss roll).
+    The prior is a grey heatmap of its density (an image: far cheaper for the browser than contours), or grey
+    samples when it has no density (e.g. the swiss roll).
     """
     points = np.asarray(points, dtype=np.float64)
     labels = np.asarray(labels)
@@ -85,9 +86,9 @@ def latent_map_figure(
     figure = go.Figure()
     if prior_density is not None:
         xs, ys, density = prior_density
-        figure.add_trace(go.Contour(
-            x=xs, y=ys, z=density, name="prior density", showscale=False, hoverinfo="skip", ncontours=12,
-            colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(60,60,60,0.35)"]], line={"width": 0},
+        figure.add_trace(go.Heatmap(
+            x=xs, y=ys, z=density, name="prior density", showscale=False, hoverinfo="skip", zsmooth="best",
+            colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(60,60,60,0.45)"]],
         ))
     elif prior_points is not None:
         figure.add_trace(go.Scatter(

@@ -135,7 +135,7 @@ def test_latent_map_draws_every_atlas_code_over_the_prior_density(use_folder, mo
     at = open_app()
     spec = chart_specs(at)[0]
     kinds = [trace["type"] for trace in spec["data"]]
-    assert kinds[0] == "contour"  # the prior's density beneath the codes
+    assert kinds[0] == "heatmap"  # the prior's density beneath the codes
     scatters = [t for t in spec["data"] if t["type"] == "scatter"]
     assert len(scatters) == 10  # one trace per digit class
     assert sum(len(values(t["x"])) for t in scatters) == len(digits.eval)
@@ -149,10 +149,13 @@ def test_latent_map_draws_every_atlas_code_over_the_prior_density(use_folder, mo
 def test_latent_map_replays_training_snapshots(use_folder, model_dir):
     use_folder(model_dir)
     at = open_app()
+    assert len(chart_specs(at)) == 1  # the replay is drawn only on request
+    at.toggle(key="show_replay").set_value(True).run()
     replay = chart_specs(at)[1]
     assert len(replay["frames"]) == 3  # before training and after each of the 2 epochs (one snapshot per epoch)
     assert len(values(replay["frames"][-1]["data"][0]["x"])) == 50  # the snapshot subset
-    assert not chart_specs(open_app(model="supervised"))[1:]  # no snapshots: a caption instead of a chart
+    at = open_app(model="supervised")
+    assert not at.toggle and any("no replay" in c.value for c in at.main.caption)  # no snapshots: a caption
 
 
 def test_latent_map_projects_higher_dimensional_codes_and_offers_tsne(use_folder, model_dir, digits):

@@ -51,10 +51,10 @@ def test_latent_map_has_one_trace_per_label_with_indices_and_prior_beneath():
     assert len(starred.data) == len(figure.data) + 1
 
 
-def test_latent_map_draws_a_density_as_a_contour():
+def test_latent_map_draws_a_density_as_a_heatmap():
     density = latent.prior_density_grid(make_prior("mixture", 2), (-6, 6), (-6, 6), resolution=40)
     figure = figures.latent_map_figure(np.zeros((3, 2)), np.array([0, 1, 1]), prior_density=density)
-    assert figure.data[0].type == "contour" and np.asarray(figure.data[0].z).shape == (40, 40)
+    assert figure.data[0].type == "heatmap" and np.asarray(figure.data[0].z).shape == (40, 40)
 
 
 def test_project_codes_keeps_2d_and_uses_pca_above():

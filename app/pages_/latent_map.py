@@ -61,14 +61,13 @@ with detail_column:
         st.caption(f"Labels in the selection: {counts}")
         views.download_png(png, f"{views.file_stem(model)}-selection.png", key="download_selection")
 
-with st.expander("Replay training: how the codes moved while the model learned"):
-    replay = views.replay_figure(model, views.model_key(model))
-    if replay is None:
-        st.caption("This checkpoint kept no snapshots of its codes during training.")
-    else:
-        st.caption("Press ▶ Play: each frame is the codes of the same evaluation digits at one moment of training.")
-        st.plotly_chart(replay, key="replay", width="stretch",
-                        config={"toImageButtonOptions": {"filename": "training-replay", "scale": 2}})
+# A toggle, not an expander: an expander's content is sent and drawn even while closed, and the replay is heavy.
+if model.snapshots is None:
+    st.caption("This checkpoint kept no snapshots of its codes during training, so there is no replay.")
+elif st.toggle("Replay training: how the codes moved while the model learned", key="show_replay"):
+    st.caption("Press ▶ Play: each frame is the codes of the same evaluation digits at one moment of training.")
+    st.plotly_chart(views.replay_figure(model, views.model_key(model)), key="replay", width="stretch",
+                    config={"toImageButtonOptions": {"filename": "training-replay", "scale": 2}})
 
 with st.expander("Metrics of this checkpoint"):
     metrics = model.metrics

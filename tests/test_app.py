@@ -33,16 +33,19 @@ def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelCo
                        disc_hidden_dims=(64, 64), **overrides)
 
 
-def conditional_checkpoint(path: Path, digits) -> Path:
-    """An untrained decoder conditioned on 10 classes (training such models lands later in aae_core)."""
-    config = small_config(num_classes=10)
+def untrained_checkpoint(path: Path, digits, *, num_classes: int = 0, side: int = 8) -> Path:
+    """An untrained model with a random atlas: a decoder conditioned on classes (training such models lands
+    later in aae_core), or MNIST-sized 28×28 images (the shipped checkpoints' shape)."""
+    config = ModelConfig(kind="aae", input_dim=side * side, latent_dim=2, hidden_dims=(64, 64),
+                         disc_hidden_dims=(64, 64), num_classes=num_classes)
     torch.manual_seed(0)
     model = build_model(config)
     codes = torch.randn(len(digits.eval), 2)
     metadata = {
         "model": {"kind": config.kind, "config": config.to_dict()},
         "prior": make_prior("gaussian", 2).to_config(),
-        "dataset": {"name": "digits", "image_shape": [8, 8], "classes": [str(i) for i in range(10)]},
+        "dataset": {"name": "digits" if side == 8 else "mnist", "image_shape": [side, side],
+                    "classes": [str(i) for i in range(10)]},
     }
     tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()},
                "atlas.codes": codes, "atlas.labels": digits.eval.labels}
@@ -51,7 +54,7 @@ def conditional_checkpoint(path: Path, digits) -> Path:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, digits) -> Path:
-    """Small digits checkpoints: a 2-D AAE (mixture), a 2-D VAE, a 4-D AAE, and a conditional model."""
+    """Small digits checkpoints: a 2-D AAE (mixture), a 2-D VAE, a 4-D AAE; untrained conditional and 28×28 ones."""
     folder = tmp_path_factory.mktemp("app-checkpoints")
     quick = TrainConfig(epochs=2, seed=0, snapshots_per_epoch=1, snapshot_size=50)
     train(small_config("aae"), quick, make_prior("mixture", 2), digits, folder / "aae-mixture.safetensors",
@@ -60,7 +63,8 @@ def model_dir(tmp_path_factory, digits) -> Path:
           device="cpu", progress=False)
     train(small_config("aae", latent_dim=4), quick, make_prior("gaussian", 4), digits,
           folder / "aae-gaussian-4d.safetensors", device="cpu", progress=False)
-    conditional_checkpoint(folder / "supervised.safetensors", digits)
+    untrained_checkpoint(folder / "supervised.safetensors", digits, num_classes=10)
+    untrained_checkpoint(folder / "untrained-28x28.safetensors", digits, side=28)
     return folder
 
 
@@ -122,7 +126,7 @@ def slider_by_label(at: AppTest, label: str):
 
 
 @pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("model", ["aae-mixture", "aae-gaussian-4d", "supervised"])
+@pytest.mark.parametrize("model", ["aae-mixture", "aae-gaussian-4d", "supervised", "untrained-28x28"])
 def test_every_page_renders_without_exceptions(use_folder, model_dir, page, model):
     use_folder(model_dir)
     at = open_app(page, model=model)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -14,6 +16,12 @@ from app import figures, latent
 def model_key(model: LatentModel) -> tuple[str, str, int]:
     """Identifies a loaded model in caches (the cached model object itself is shared and never hashed)."""
     return model.source, str(model.device), id(model)
+
+
+def scoped(model: LatentModel, name: str) -> str:
+    """A widget key of its own per checkpoint: ranges and options depend on the model, and a value remembered for
+    another model (out of this one's range) would otherwise make the widget fail."""
+    return f"{name}@{zlib.crc32(model.source.encode()):08x}"
 
 
 def decode(model: LatentModel, codes: np.ndarray, labels: np.ndarray | int | None = None) -> np.ndarray:
@@ -37,8 +45,8 @@ def class_picker(model: LatentModel, key: str, label: str = "Class") -> int | No
     if not model.num_classes:
         return None
     names = class_names(model)
-    return st.segmented_control(label, list(range(model.num_classes)), format_func=lambda i: names[i], key=key,
-                                default=0) or 0
+    return st.segmented_control(label, list(range(model.num_classes)), format_func=lambda i: names[i],
+                                key=scoped(model, key), default=0) or 0
 
 
 @st.cache_resource(show_spinner="Projecting the codes…", max_entries=32)

@@ -122,6 +122,11 @@ def slider_by_label(at: AppTest, label: str):
     return next(s for s in at.slider if s.label == label)
 
 
+def keyed(widgets, name: str):
+    """The widget whose key is `name`, scoped to a checkpoint by the app (`name@<checkpoint hash>`)."""
+    return next(w for w in widgets if w.key and w.key.split("@")[0] == name)
+
+
 # ---------------------------------------------------------------------------------------------------- every page
 
 
@@ -209,7 +214,7 @@ def test_manifold_grid_follows_range_and_resolution(use_folder, model_dir):
     use_folder(model_dir)
     at = open_app(PAGES[1])
     at.slider(key="manifold_resolution").set_value(20)
-    at.slider(key="manifold_range").set_value((-2.0, 3.0)).run()
+    keyed(at.slider, "manifold_range_0_1").set_value((-2.0, 3.0)).run()
     assert not at.exception
     assert images(at)[0].caption.startswith("20×20 decodes from -2.00 to 3.00")
     box = chart_specs(at)[0]["layout"]["shapes"][0]
@@ -219,8 +224,8 @@ def test_manifold_grid_follows_range_and_resolution(use_folder, model_dir):
 def test_manifold_of_a_4d_model_walks_two_chosen_dimensions(use_folder, model_dir):
     use_folder(model_dir)
     at = open_app(PAGES[1], model="aae-gaussian-4d")
-    at.selectbox(key="manifold_x_dim").set_value(2).run()
-    at.radio(key="manifold_fixed").set_value("example").run()
+    keyed(at.selectbox, "manifold_x_dim").set_value(2).run()
+    keyed(at.radio, "manifold_fixed").set_value("example").run()
     assert not at.exception
     spec = chart_specs(at)[0]
     assert spec["layout"]["xaxis"]["title"]["text"] == "z3"
@@ -249,11 +254,22 @@ def test_compare_pairs_an_aae_with_a_vae_and_decodes_one_code_with_both(use_fold
     table = at.dataframe[0].value
     assert "prior_swd" in list(table["metric"])
     before = images(at)[0].url
-    at.slider(key="compare_z_2_0").set_value(1.0).run()
+    keyed(at.slider, "compare_z1").set_value(1.0).run()
     assert images(at)[0].url != before
 
 
 # ---------------------------------------------------------------------------------------------------- picking
+
+
+def test_widgets_keep_a_value_per_model_so_a_narrower_model_never_fails(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[1])  # the mixture AAE: codes far out, so a wide range
+    wide = keyed(at.slider, "manifold_range_0_1")
+    wide.set_value((wide.min, wide.max)).run()
+    narrow = next(o for o in at.sidebar.selectbox(key="model_label").options if o.startswith("vae-gaussian"))
+    at.sidebar.selectbox(key="model_label").set_value(narrow).run()
+    assert not at.exception
+    assert keyed(at.slider, "manifold_range_0_1").max < wide.max
 
 
 def test_switching_model_updates_the_sidebar_and_the_page(use_folder, model_dir):

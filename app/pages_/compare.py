@@ -94,8 +94,9 @@ if same_dim:
         limit = float(max(max(latent.slider_limits(m.atlas.codes if m.atlas is not None else None,
                                                    m.prior.scale() if m.prior is not None else 1.0)) for m in models))
         slider_column, *image_columns = st.columns([2, 1, 1])
+        pair = views.scoped(left, "") + views.scoped(right, "")  # fresh sliders per pair: their range depends on it
         values = [slider_column.slider(f"z{i + 1}", -limit, limit, 0.0, step=round(limit / 50, 3),
-                                       key=f"compare_z_{left.latent_dim}_{i}") for i in range(left.latent_dim)]
+                                       key=f"compare_z{i + 1}{pair}") for i in range(left.latent_dim)]
         code = np.array(values, dtype=np.float32)
         for n, (column, model) in enumerate(zip(image_columns, models, strict=True)):
             with column:

@@ -29,22 +29,23 @@ base = np.zeros(model.latent_dim, dtype=np.float32)
 if model.latent_dim > 2:
     names = [f"z{i + 1}" for i in range(model.latent_dim)]
     first = controls[0].selectbox("Horizontal dimension", range(model.latent_dim), format_func=names.__getitem__,
-                                  key="manifold_x_dim")
+                                  key=views.scoped(model, "manifold_x_dim"))
     second = controls[1].selectbox("Vertical dimension", [i for i in range(model.latent_dim) if i != first],
-                                   format_func=names.__getitem__, key="manifold_y_dim")
+                                   format_func=names.__getitem__, key=views.scoped(model, f"manifold_y_dim_{first}"))
     dims = (first, second)
-    fixed = controls[2].radio("Other dimensions", ["zero", "example"], key="manifold_fixed",
+    fixed = controls[2].radio("Other dimensions", ["zero", "example"], key=views.scoped(model, "manifold_fixed"),
                               format_func={"zero": "at 0 (the prior's centre)", "example": "at a digit's code"}.get)
     if fixed == "example" and model.atlas is not None:
         index = controls[3].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
-                                         key="manifold_example")
+                                         key=views.scoped(model, "manifold_example"))
         base = model.atlas.codes[int(index)].astype(np.float32)
 elif model.latent_dim == 1:
     st.warning("This model has a 1-D latent space: the grid walks z₁ only.")
 
 half = float(max(limits[list(dims)]))
 span = st.slider("Range (both axes)", -2 * half, 2 * half, (-half * 0.8, half * 0.8), step=half / 20,
-                 key="manifold_range", help="The box of codes to decode; the dashed rectangle on the map.")
+                 key=views.scoped(model, f"manifold_range_{dims[0]}_{dims[1]}"),  # the range depends on both
+                 help="The box of codes to decode; the dashed rectangle on the map.")
 resolution = st.slider("Resolution (cells per side)", 3, 30, 15, key="manifold_resolution")
 label = views.class_picker(model, key="manifold_class", label="Class to decode (conditional model)")
 

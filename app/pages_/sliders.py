@@ -22,8 +22,7 @@ with st.expander("What am I looking at?", expanded=False):
 
 limits = np.resize(latent.slider_limits(model.atlas.codes if model.atlas is not None else None,
                                         model.prior.scale() if model.prior is not None else 1.0), model.latent_dim)
-key_prefix = f"z_{views.file_stem(model)}_{model.latent_dim}"  # fresh sliders when the model changes
-slider_keys = [f"{key_prefix}_{i}" for i in range(model.latent_dim)]
+slider_keys = [views.scoped(model, f"z{i + 1}") for i in range(model.latent_dim)]  # fresh sliders per model
 
 
 def set_code(values: np.ndarray) -> None:
@@ -48,7 +47,8 @@ buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), 
 buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
                   icon=":material/restart_alt:", width="stretch")
 if model.atlas is not None:
-    example = buttons[2].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0, key="slider_example")
+    example = buttons[2].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
+                                      key=views.scoped(model, "slider_example"))
     buttons[3].button("Use this digit's code", key="use_example", on_click=set_code,
                       args=(model.atlas.codes[int(example)],), width="stretch")
 problem = st.session_state.pop("_sample_problem", None)
@@ -100,7 +100,7 @@ def endpoint(kind: str, column, name: str, default: int) -> np.ndarray | None:
             column.warning("No atlas in this checkpoint.")
             return None
         index = column.number_input(f"{name}: example #", 0, len(model.atlas.codes) - 1, default,
-                                    key=f"interp_{name}_example")
+                                    key=views.scoped(model, f"interp_{name}_example"))
         label = model.atlas.labels[int(index)]
         column.caption(f"a {views.class_names(model)[label] if model.num_classes else label}")
         return model.atlas.codes[int(index)]

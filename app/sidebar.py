@@ -85,8 +85,14 @@ def render_sidebar() -> Selection:
     else:
         sidebar.error("This checkpoint could not be opened (details on the page).")
     _folder_input(extra)
+    _credits()
     st.query_params["model"] = chosen.path.stem
     return _remember(Selection(files, folder_names, chosen, device, model, problem))
+
+
+def _credits() -> None:
+    st.sidebar.caption("Adversarial autoencoders: Makhzani, Shlens, Jaitly, Goodfellow, Frey (2015), "
+                       "[arXiv:1511.05644](https://arxiv.org/abs/1511.05644).")
 
 
 def _folder_input(current: str) -> None:

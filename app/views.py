@@ -103,7 +103,7 @@ def replay_figure(_model: LatentModel, key: tuple) -> go.Figure | None:
     """The training replay (codes of a fixed subset at each snapshot), on the map's scale; None without snapshots."""
     del key
     snapshots = _model.snapshots
-    if snapshots is None or len(snapshots.steps) < 1:
+    if snapshots is None or len(snapshots.steps) < 1 or _model.latent_dim < 2:
         return None
     keep = np.unique(np.linspace(0, len(snapshots.steps) - 1, MAX_REPLAY_FRAMES).round().astype(int))
     codes = snapshots.codes[keep]  # (S, n, latent_dim)

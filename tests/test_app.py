@@ -63,6 +63,8 @@ def model_dir(tmp_path_factory, digits) -> Path:
           device="cpu", progress=False)
     train(small_config("aae", latent_dim=4), quick, make_prior("gaussian", 4), digits,
           folder / "aae-gaussian-4d.safetensors", device="cpu", progress=False)
+    train(small_config("aae", latent_dim=1), quick, make_prior("gaussian", 1), digits, folder / "aae-1d.safetensors",
+          device="cpu", progress=False)
     untrained_checkpoint(folder / "supervised.safetensors", digits, num_classes=10)
     untrained_checkpoint(folder / "untrained-28x28.safetensors", digits, side=28)
     return folder
@@ -131,7 +133,7 @@ def keyed(widgets, name: str):
 
 
 @pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("model", ["aae-mixture", "aae-gaussian-4d", "supervised", "untrained-28x28"])
+@pytest.mark.parametrize("model", ["aae-mixture", "aae-gaussian-4d", "aae-1d", "supervised", "untrained-28x28"])
 def test_every_page_renders_without_exceptions(use_folder, model_dir, page, model):
     use_folder(model_dir)
     at = open_app(page, model=model)
@@ -256,6 +258,15 @@ def test_compare_pairs_an_aae_with_a_vae_and_decodes_one_code_with_both(use_fold
     before = images(at)[0].url
     keyed(at.slider, "compare_z1").set_value(1.0).run()
     assert images(at)[0].url != before
+
+
+def test_compare_with_a_single_checkpoint_points_to_training(use_folder, model_dir, tmp_path):
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "aae-mixture.safetensors").write_bytes((model_dir / "aae-mixture.safetensors").read_bytes())
+    use_folder(single)
+    at = open_app(PAGES[4])
+    assert "needs two checkpoints" in at.main.warning[0].value and not chart_specs(at)
 
 
 # ---------------------------------------------------------------------------------------------------- picking

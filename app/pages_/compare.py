@@ -24,8 +24,9 @@ with st.expander("What am I looking at?", expanded=False):
 current = selection()
 entries = list(current.files)
 if len(entries) < 2:
-    st.warning("This page needs two checkpoints (ideally an AAE and a VAE of the same data and latent size). "
-               "Train another one on the *Train live* page.")
+    st.warning("This page needs two checkpoints (ideally an AAE and a VAE of the same data and latent size).")
+    st.page_link("pages_/train_live.py", label="Train another one (for example a VAE) on the Train live page",
+                 icon=":material/model_training:")
     st.stop()
 
 labels = [e.label for e in entries]

@@ -62,7 +62,7 @@ with detail_column:
         views.download_png(png, f"{views.file_stem(model)}-selection.png", key="download_selection")
 
 # A toggle, not an expander: an expander's content is sent and drawn even while closed, and the replay is heavy.
-if model.snapshots is None:
+if model.snapshots is None or model.latent_dim < 2:
     st.caption("This checkpoint kept no snapshots of its codes during training, so there is no replay.")
 elif st.toggle("Replay training: how the codes moved while the model learned", key="show_replay"):
     st.caption("Press ▶ Play: each frame is the codes of the same evaluation digits at one moment of training.")

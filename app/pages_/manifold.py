@@ -52,9 +52,10 @@ label = views.class_picker(model, key="manifold_class", label="Class to decode (
 if span[1] <= span[0]:
     st.error("The range is empty: move the two ends apart.")
     st.stop()
-codes = latent.grid_codes(base, dims, span, span, resolution)
 if model.latent_dim == 1:
-    codes = codes[:resolution]  # one row: the horizontal walk
+    codes = np.linspace(*span, resolution, dtype=np.float32)[:, None]  # one row: the walk along z₁
+else:
+    codes = latent.grid_codes(base, dims, span, span, resolution)
 images = views.decode(model, codes, label)
 grid = figures.grid_png(images, resolution, target_px=520)
 

@@ -124,6 +124,12 @@ def slider_by_label(at: AppTest, label: str):
     return next(s for s in at.slider if s.label == label)
 
 
+def load_labels(path: Path) -> np.ndarray:
+    from aae_core.inference import load_model
+
+    return load_model(path).atlas.labels
+
+
 def keyed(widgets, name: str):
     """The widget whose key is `name`, scoped to a checkpoint by the app (`name@<checkpoint hash>`)."""
     return next(w for w in widgets if w.key and w.key.split("@")[0] == name)
@@ -201,6 +207,18 @@ def test_sample_from_the_prior_moves_the_sliders(use_folder, model_dir):
     at.button(key="sample_prior").click().run()
     assert not at.exception
     assert any(s.value != 0.0 for s in at.slider if s.label.startswith("z"))
+
+
+def test_the_code_of_an_example_moves_the_sliders_and_its_class(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[2], model="supervised")
+    keyed(at.number_input, "slider_example").set_value(5).run()
+    at.button(key="use_example").click().run()
+    assert not at.exception
+    codes = [s.value for s in at.slider if s.label.startswith("z")]
+    assert codes != [0.0, 0.0]
+    label = int(load_labels(model_dir / "supervised.safetensors")[5])
+    assert keyed(at.get("button_group"), "slider_class").value == label
 
 
 def test_interpolation_strip_has_one_decode_per_step(use_folder, model_dir):

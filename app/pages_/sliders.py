@@ -41,16 +41,24 @@ def sample_code(current: LatentModel) -> None:
     set_code(samples[0])
 
 
+def use_example(current: LatentModel) -> None:
+    """Move the sliders to the code of the chosen evaluation digit (read at click time, not when drawn)."""
+    index = int(st.session_state.get(views.scoped(current, "slider_example"), 0))
+    set_code(current.atlas.codes[index])
+    if current.num_classes:  # a conditional decoder also gets that digit's class
+        st.session_state[views.scoped(current, "slider_class")] = int(current.atlas.labels[index])
+
+
 buttons = st.columns(4, vertical_alignment="bottom")
 buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), icon=":material/casino:",
                   key="sample_prior", width="stretch")
 buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
                   icon=":material/restart_alt:", width="stretch")
 if model.atlas is not None:
-    example = buttons[2].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
-                                      key=views.scoped(model, "slider_example"))
-    buttons[3].button("Use this digit's code", key="use_example", on_click=set_code,
-                      args=(model.atlas.codes[int(example)],), width="stretch")
+    buttons[2].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
+                            key=views.scoped(model, "slider_example"))
+    buttons[3].button("Use this digit's code", key="use_example", on_click=use_example, args=(model,),
+                      width="stretch")
 problem = st.session_state.pop("_sample_problem", None)
 if problem:
     st.warning(problem)

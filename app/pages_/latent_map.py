@@ -37,13 +37,15 @@ if model.latent_dim > 2:
 figure, view = views.map_figure(model, views.model_key(model), method)
 map_column, detail_column = st.columns([3, 2], gap="medium")
 with map_column:
-    event = st.plotly_chart(figure, key="latent_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                            width="stretch", config={"toImageButtonOptions": {"filename": "latent-map", "scale": 2}})
+    event = st.plotly_chart(figure, key=views.scoped(model, "latent_map"), on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), width="stretch",
+                            config={"toImageButtonOptions": {"filename": "latent-map", "scale": 2}})
     st.caption("Camera icon (top right of the chart): download the map as PNG.")
 
 with detail_column:
     points = event.selection.points if event and event.selection else []
-    chosen = np.array(sorted({int(p["customdata"]) for p in points if p.get("customdata") is not None}), dtype=int)
+    picked = {int(p["customdata"]) for p in points if isinstance(p.get("customdata"), (int, float))}
+    chosen = np.array(sorted(i for i in picked if 0 <= i < len(model.atlas.codes)), dtype=int)
     if len(chosen) == 0:
         st.subheader("Selected digits")
         st.info("Click a dot to decode it here. To take many at once, pick the lasso or box tool in the chart's "

@@ -49,9 +49,9 @@ def use_example(current: LatentModel) -> None:
         st.session_state[views.scoped(current, "slider_class")] = int(current.atlas.labels[index])
 
 
-buttons = st.columns(4, vertical_alignment="bottom")
-buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), icon=":material/casino:",
-                  key="sample_prior", width="stretch")
+buttons = st.columns([3, 2, 2, 3], vertical_alignment="bottom")
+buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), key="sample_prior", width="stretch",
+                  help="Set the sliders to a random code drawn from the model's prior")
 buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
                   icon=":material/restart_alt:", width="stretch")
 if model.atlas is not None:

@@ -23,6 +23,7 @@ pages = [
     st.Page("pages_/sliders.py", title="Sliders", icon=":material/tune:", url_path="sliders"),
     st.Page("pages_/style_grid.py", title="Style × class", icon=":material/view_module:", url_path="style-class"),
     st.Page("pages_/compare.py", title="AAE vs VAE", icon=":material/compare:", url_path="aae-vs-vae"),
+    st.Page("pages_/your_digit.py", title="Your digit", icon=":material/draw:", url_path="your-digit"),
     st.Page("pages_/train_live.py", title="Train live", icon=":material/model_training:", url_path="train"),
 ]
 page = st.navigation(pages)

@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ENTRY = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGES = ["pages_/latent_map.py", "pages_/manifold.py", "pages_/sliders.py", "pages_/style_grid.py",
-         "pages_/compare.py", "pages_/train_live.py"]
+         "pages_/compare.py", "pages_/train_live.py", "pages_/your_digit.py"]
 
 
 def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelConfig:

@@ -144,8 +144,26 @@ def test_clicking_a_point_on_the_map_decodes_it(app_url, page):
     assert not page.locator("[data-testid=stException]").count()
 
 
+def test_an_uploaded_digit_is_encoded_marked_and_reconstructed(app_url, page, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    digit = (load_digits_dataset().eval.images[0].reshape(8, 8).numpy() * 255).astype(np.uint8)
+    Image.fromarray(255 - digit).resize((80, 80)).save(tmp_path / "digit.png")  # dark ink on white, like paper
+    (tmp_path / "notes.png").write_text("not a picture")
+    page.goto(f"{app_url}/your-digit?model=aae-mixture")
+    chooser = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+    chooser.set_input_files(str(tmp_path / "digit.png"))
+    page.locator("[data-testid=stImage]", has_text="decode(encode(x))").locator("img").wait_for(timeout=30_000)
+    page.locator(".js-plotly-plot .scatterlayer .trace").last.locator(".point").wait_for()  # the star
+    assert page.get_by_text("Its code").count()
+    chooser.set_input_files(str(tmp_path / "notes.png"))
+    page.get_by_text("not a picture that can be read").wait_for(timeout=30_000)
+    assert not page.locator("[data-testid=stException]").count()
+
+
 def test_every_page_opens_without_a_traceback(app_url, page):
-    for path in ("", "manifold", "sliders", "style-class", "aae-vs-vae", "train"):
+    for path in ("", "manifold", "sliders", "style-class", "aae-vs-vae", "your-digit", "train"):
         page.goto(f"{app_url}/{path}?model=aae-mixture")
         page.locator("h1").first.wait_for(timeout=60_000)
         page.wait_for_load_state("networkidle")

@@ -323,6 +323,21 @@ def test_an_absent_gpu_falls_back_to_the_cpu_with_a_message(use_folder, model_di
     assert not at.exception and at.sidebar.warning  # the note stays for the session
 
 
+def test_a_gpu_is_offered_when_present_and_a_failing_one_gets_a_message(use_folder, model_dir, monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the fallback message cannot be provoked")
+    use_folder(model_dir)
+    monkeypatch.setattr("app.sidebar.available_devices", lambda: ["cpu", "cuda"])  # pretend torch sees a GPU
+    at = open_app()
+    device = at.sidebar.radio(key="device")
+    assert device.options == ["CPU", "GPU (CUDA)"] and device.value == "cpu"
+    device.set_value("cuda").run()
+    assert not at.exception
+    assert "CUDA" in at.main.error[0].value  # loading on the (absent) GPU failed: said, not raised
+    at.sidebar.radio(key="device").set_value("cpu").run()
+    assert not at.exception and not at.main.error and chart_specs(at)
+
+
 def test_a_bad_checkpoint_gets_a_message_and_the_others_still_open(use_folder, model_dir, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()

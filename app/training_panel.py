@@ -103,13 +103,14 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
         losses.caption("Losses this epoch: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
 
     chunk = max(1, -(-request.epochs // updates))
+    extent = 0.0  # the view only widens, so the map does not jump about between redraws
     started = time.perf_counter()
     try:
         for target in range(chunk, request.epochs + chunk, chunk):
             target = min(target, request.epochs)
             train(model_config, TrainConfig(epochs=target, seed=request.seed), prior, data, out, device="cpu",
                   resume=out if out.exists() else None, progress=False, on_log=on_log)
-            _draw_live_map(live_map, out, f"Latent codes after epoch {target}")
+            extent = _draw_live_map(live_map, out, f"Latent codes after epoch {target}", extent)
     except Exception as err:  # noqa: BLE001 - report any training failure as a message, keep the app alive
         st.error(f"Training stopped: {type(err).__name__}: {err}")
         return None
@@ -117,19 +118,21 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
     return out
 
 
-def _draw_live_map(slot, path: Path, title: str) -> None:
+def _draw_live_map(slot, path: Path, title: str, extent: float) -> float:
+    """Redraw the map from the checkpoint just written; returns the half-width used (at least `extent`)."""
     model = load_model(path)
     if model.atlas is None:
-        return
+        return extent
     view = latent.project_codes(model.atlas.codes)
     samples = latent.prior_samples(model.prior, 1500)
     prior_points = None if samples is None else view.apply(samples)
-    extent = latent.symmetric_extent(view.points, prior_points)
+    extent = max(extent, latent.symmetric_extent(view.points, prior_points))
     density = latent.prior_density_grid(model.prior, (-extent, extent), (-extent, extent), 80)
     figure = figures.latent_map_figure(view.points, model.atlas.labels, prior_density=density,
                                        prior_points=None if density is not None else prior_points,
                                        axis_titles=view.axis_titles, extent=extent, title=title, height=460)
     slot.plotly_chart(figure, width="stretch")
+    return extent
 
 
 def train_and_open(request: TrainingRequest) -> None:

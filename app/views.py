@@ -13,9 +13,12 @@ from aae_core.inference import LatentModel
 from app import figures, latent
 
 
-def model_key(model: LatentModel) -> tuple[str, str, int]:
-    """Identifies a loaded model in caches (the cached model object itself is shared and never hashed)."""
-    return model.source, str(model.device), id(model)
+def model_key(model: LatentModel) -> tuple:
+    """Identifies a loaded model in caches (the cached model object itself is shared and never hashed).
+
+    The training step tells apart two versions of one file (a run that keeps writing its checkpoint).
+    """
+    return model.source, str(model.device), model.metadata.get("training", {}).get("step"), id(model)
 
 
 def scoped(model: LatentModel, name: str) -> str:

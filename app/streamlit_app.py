@@ -12,9 +12,10 @@ import streamlit as st  # noqa: E402
 
 from app import training_panel, views  # noqa: E402, F401 - what the pages import, loaded before the freeze below
 from app.sidebar import render_sidebar  # noqa: E402
-from app.tuning import freeze_imported_objects  # noqa: E402
+from app.tuning import freeze_imported_objects, limit_torch_threads  # noqa: E402
 
 freeze_imported_objects()
+limit_torch_threads()
 st.set_page_config(page_title="AAE latent explorer", page_icon=":material/scatter_plot:", layout="wide")
 
 pages = [

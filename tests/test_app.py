@@ -52,8 +52,21 @@ def untrained_checkpoint(path: Path, digits, *, num_classes: int = 0, side: int 
     return save_checkpoint(path, Checkpoint(metadata, tensors))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Torch and OpenMP in pytest's main thread wait for a free core at every operation when the CPU is busy
+    (the app does the same in its own runs, see app/tuning.py); one thread keeps the suite fast on 2 cores."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory, digits) -> Path:
+def model_dir(tmp_path_factory, digits, one_torch_thread) -> Path:
     """Small digits checkpoints: a 2-D AAE (mixture), a 2-D VAE, a 4-D AAE; untrained conditional and 28×28 ones."""
     folder = tmp_path_factory.mktemp("app-checkpoints")
     quick = TrainConfig(epochs=2, seed=0, snapshots_per_epoch=1, snapshot_size=50)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from aae_core.data import load_digits_dataset
 from aae_core.models import ModelConfig
@@ -78,8 +79,13 @@ def start_app(checkpoints: Path, runs: Path) -> tuple[subprocess.Popen, str]:
 def app_url(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("browser-checkpoints")
     config = ModelConfig(kind="aae", input_dim=64, latent_dim=2, hidden_dims=(64, 64), disc_hidden_dims=(64, 64))
-    train(config, TrainConfig(epochs=3, seed=0), make_prior("mixture", 2), load_digits_dataset(),
-          folder / "aae-mixture.safetensors", device="cpu", progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads in the main thread wait for a free core at every step on a busy CPU
+    try:
+        train(config, TrainConfig(epochs=3, seed=0), make_prior("mixture", 2), load_digits_dataset(),
+              folder / "aae-mixture.safetensors", device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
     server, url = start_app(folder, tmp_path_factory.mktemp("runs"))
     try:
         yield url

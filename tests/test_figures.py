@@ -68,7 +68,10 @@ def test_project_codes_keeps_2d_and_uses_pca_above():
 
 
 def test_tsne_projection_is_not_linear():
-    view = latent.project_codes(np.random.default_rng(0).normal(size=(40, 4)), method="tsne")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # OpenMP in the main thread crawls when the cores are busy
+        view = latent.project_codes(np.random.default_rng(0).normal(size=(40, 4)), method="tsne")
     assert view.points.shape == (40, 2) and view.apply(np.zeros((1, 4))) is None
 
 

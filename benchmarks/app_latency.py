@@ -34,11 +34,14 @@ def summary(name: str, seconds: list[float]) -> None:
 
 
 def make_checkpoint(folder: Path) -> None:
+    import torch
+
     from aae_core.data import load_dataset
     from aae_core.models import ModelConfig
     from aae_core.priors import make_prior
     from aae_core.training import TrainConfig, train
 
+    torch.set_num_threads(1)  # the main thread's two-thread team crawls on a busy CPU (see app/tuning.py)
     config = ModelConfig(kind="aae", input_dim=64, latent_dim=2, hidden_dims=(256, 256), disc_hidden_dims=(256, 256))
     train(config, TrainConfig(epochs=10, seed=0), make_prior("mixture", 2), load_dataset("digits"),
           folder / "aae-mixture.safetensors", device="cpu", progress=False)

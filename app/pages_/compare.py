@@ -8,6 +8,8 @@ from app import figures, latent, views
 from app.sidebar import open_model, selection
 
 st.title("AAE vs VAE")
+st.caption("Two models of the same digits side by side: which one fills its prior, "
+           "and what each decodes from the same code.")
 
 with st.expander("What am I looking at?", expanded=False):
     st.markdown(

@@ -8,6 +8,8 @@ from app.sidebar import require_model
 from app.training_panel import just_trained_note
 
 st.title("Latent map")
+st.caption("Where the encoder puts every evaluation digit, over the prior it was trained to match. "
+           "Click a dot to see its decode.")
 just_trained_note()
 model = require_model()
 

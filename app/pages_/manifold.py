@@ -7,6 +7,7 @@ from app import figures, latent, views
 from app.sidebar import require_model
 
 st.title("Manifold")
+st.caption("A grid of codes, all decoded at once: what the decoder draws everywhere in the box on the map.")
 model = require_model()
 
 with st.expander("What am I looking at?", expanded=False):

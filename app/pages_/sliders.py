@@ -8,6 +8,7 @@ from app import figures, latent, views
 from app.sidebar import require_model
 
 st.title("Sliders")
+st.caption("Set the code z by hand and watch the decoder draw it; try the arrow keys on a slider.")
 model = require_model()
 
 with st.expander("What am I looking at?", expanded=False):

@@ -7,6 +7,7 @@ from app import figures, latent, views
 from app.sidebar import open_model, require_model, selection
 
 st.title("Style × class")
+st.caption("Keep the handwriting style, change the digit: rows are styles, columns are classes.")
 model = require_model()
 
 with st.expander("What am I looking at?", expanded=True):

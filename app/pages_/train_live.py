@@ -5,6 +5,7 @@ import streamlit as st
 from app.training_panel import just_trained_note, train_and_open, training_form
 
 st.title("Train live")
+st.caption("Train a small model on the CPU and watch its codes take the prior's shape.")
 just_trained_note()
 
 with st.expander("What am I looking at?", expanded=True):

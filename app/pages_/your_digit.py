@@ -9,6 +9,7 @@ from app.digit_input import DigitInputError, prepare_digit
 from app.sidebar import require_model
 
 st.title("Your digit")
+st.caption("Upload a picture of a digit: see where it lands on the map and what the model draws back.")
 model = require_model()
 
 with st.expander("What am I looking at?", expanded=False):

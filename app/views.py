@@ -48,8 +48,9 @@ def class_picker(model: LatentModel, key: str, label: str = "Class") -> int | No
     if not model.num_classes:
         return None
     names = class_names(model)
-    return st.segmented_control(label, list(range(model.num_classes)), format_func=lambda i: names[i],
-                                key=scoped(model, key), default=0) or 0
+    key = scoped(model, key)
+    st.session_state.setdefault(key, 0)  # the value lives in session state, so callbacks can set it
+    return st.segmented_control(label, list(range(model.num_classes)), format_func=lambda i: names[i], key=key) or 0
 
 
 @st.cache_resource(show_spinner="Projecting the codes…", max_entries=32)

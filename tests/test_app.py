@@ -232,6 +232,7 @@ def test_the_code_of_an_example_moves_the_sliders_and_its_class(use_folder, mode
     assert codes != [0.0, 0.0]
     label = int(load_labels(model_dir / "supervised.safetensors")[5])
     assert keyed(at.get("button_group"), "slider_class").value == label
+    assert not at.warning  # e.g. Streamlit's "default value but also set via Session State" notice
 
 
 def test_interpolation_strip_has_one_decode_per_step(use_folder, model_dir):

@@ -10,12 +10,6 @@ if REPO_ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import training_panel, views  # noqa: E402, F401 - what the pages import, loaded before the freeze below
-from app.sidebar import render_sidebar  # noqa: E402
-from app.tuning import freeze_imported_objects, limit_torch_threads  # noqa: E402
-
-freeze_imported_objects()
-limit_torch_threads()
 st.set_page_config(page_title="AAE latent explorer", page_icon=":material/scatter_plot:", layout="wide")
 
 pages = [
@@ -27,6 +21,16 @@ pages = [
     st.Page("pages_/your_digit.py", title="Your digit", icon=":material/draw:", url_path="your-digit"),
     st.Page("pages_/train_live.py", title="Train live", icon=":material/model_training:", url_path="train"),
 ]
-page = st.navigation(pages)
+page = st.navigation(pages)  # drawn before the heavy imports below, so the first visitor sees the app at once
+
+# The server's first run imports PyTorch (a second or two); later runs find it loaded, and the spinner, which only
+# appears after half a second, never shows.
+with st.spinner("Starting the explorer (loading PyTorch)…"):
+    from app import training_panel, views  # noqa: F401 - what the pages import, loaded before the freeze below
+    from app.sidebar import render_sidebar
+    from app.tuning import freeze_imported_objects, limit_torch_threads
+
+freeze_imported_objects()
+limit_torch_threads()
 render_sidebar()
 page.run()

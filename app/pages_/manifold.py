@@ -51,7 +51,7 @@ resolution = st.slider("Resolution (cells per side)", 3, 30, 15, key="manifold_r
 label = views.class_picker(model, key="manifold_class", label="Class to decode (conditional model)")
 
 if span[1] <= span[0]:
-    st.error("The range is empty: move the two ends apart.")
+    st.warning("The range is empty: move the two ends of the range slider apart.")
     st.stop()
 if model.latent_dim == 1:
     codes = np.linspace(*span, resolution, dtype=np.float32)[:, None]  # one row: the walk along z₁

@@ -1,0 +1,81 @@
+"""Latent map: where the encoder puts each evaluation digit, against the prior the model was trained to match."""
+
+import numpy as np
+import streamlit as st
+
+from app import figures, views
+from app.sidebar import require_model
+from app.training_panel import just_trained_note
+
+st.title("Latent map")
+st.caption("Where the encoder puts every evaluation digit, over the prior it was trained to match. "
+           "Click a dot to see its decode.")
+just_trained_note()
+model = require_model()
+
+with st.expander("What am I looking at?", expanded=False):
+    st.markdown(
+        "Every dot is one digit from the evaluation set, placed where the **encoder** maps it, coloured by its "
+        "true label. The grey shading (or grey dots) underneath is the **prior**: the distribution the model was "
+        "trained to make its codes follow.\n\n"
+        "- An **AAE** pushes the codes to fill the prior's shape; a **VAE** does so only loosely; a plain "
+        "**autoencoder** leaves gaps, which decode to nonsense.\n"
+        "- **Try:** hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
+        "to see what they decode to; "
+        "click a label in the legend to hide that class.\n"
+        "- Codes with more than two dimensions are projected to 2-D (PCA keeps straight lines straight; "
+        "t-SNE keeps neighbours together but distorts distances)."
+    )
+
+if model.atlas is None:
+    views.no_atlas_message(model)
+    st.stop()
+
+method = "pca"
+if model.latent_dim > 2:
+    method = st.radio("Projection", ["pca", "tsne"], horizontal=True, key="map_projection",
+                      format_func={"pca": "PCA (fast, linear)", "tsne": "t-SNE (slower, keeps neighbours)"}.get)
+
+figure, view = views.map_figure(model, views.model_key(model), method)
+map_column, detail_column = st.columns([3, 2], gap="medium")
+with map_column:
+    event = st.plotly_chart(figure, key=views.scoped(model, "latent_map"), on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), width="stretch",
+                            config={"toImageButtonOptions": {"filename": "latent-map", "scale": 2}})
+    st.caption("Camera icon (top right of the chart): download the map as PNG.")
+
+with detail_column:
+    points = event.selection.points if event and event.selection else []
+    picked = {int(p["customdata"]) for p in points if isinstance(p.get("customdata"), (int, float))}
+    chosen = np.array(sorted(i for i in picked if 0 <= i < len(model.atlas.codes)), dtype=int)
+    if len(chosen) == 0:
+        st.subheader("Selected digits")
+        st.info("Click a dot to decode it here. To take many at once, pick the lasso or box tool in the chart's "
+                "toolbar (top right) and draw around them; double-click the chart to clear the selection.")
+    else:
+        shown = chosen[:100]
+        st.subheader(f"{len(chosen)} selected" + (" (first 100 shown)" if len(chosen) > 100 else ""))
+        images = views.decode(model, model.atlas.codes[shown], model.atlas.labels[shown])
+        columns = min(10, len(shown))
+        png = figures.grid_png(images, columns, target_px=min(420, 84 * columns))
+        st.image(png, caption="What the decoder makes of each selected code (the reconstructions)", output_format="PNG")
+        labels = model.atlas.labels[shown]
+        counts = ", ".join(f"{views.class_names(model)[k] if model.num_classes else k}: {int((labels == k).sum())}"
+                           for k in np.unique(labels))
+        st.caption(f"Labels in the selection: {counts}")
+        views.download_png(png, f"{views.file_stem(model)}-selection.png", key="download_selection")
+
+# A toggle, not an expander: an expander's content is sent and drawn even while closed, and the replay is heavy.
+if model.snapshots is None or model.latent_dim < 2:
+    st.caption("This checkpoint kept no snapshots of its codes during training, so there is no replay.")
+elif st.toggle("Replay training: how the codes moved while the model learned", key="show_replay"):
+    st.caption("Press ▶ Play: each frame is the codes of the same evaluation digits at one moment of training.")
+    st.plotly_chart(views.replay_figure(model, views.model_key(model)), key="replay", width="stretch",
+                    config={"toImageButtonOptions": {"filename": "training-replay", "scale": 2}})
+
+with st.expander("Metrics of this checkpoint"):
+    metrics = model.metrics
+    if metrics:
+        st.dataframe({"metric": list(metrics), "value": [round(v, 4) for v in metrics.values()]}, hide_index=True)
+    else:
+        st.caption("This checkpoint stores no metrics.")

@@ -1,0 +1,130 @@
+"""Sliders: set a code by hand, one slider per latent dimension, and watch the decoder draw it."""
+
+import numpy as np
+import streamlit as st
+
+from aae_core.inference import LatentModel
+from app import figures, latent, views
+from app.sidebar import require_model
+
+st.title("Sliders")
+st.caption("Set the code z by hand and watch the decoder draw it; try the arrow keys on a slider.")
+model = require_model()
+
+with st.expander("What am I looking at?", expanded=False):
+    st.markdown(
+        "Each slider is one number of the code *z*; the picture is what the **decoder** draws for it. "
+        "Because the AAE was trained so that codes follow the prior, any point the prior covers should "
+        "decode to a plausible digit.\n\n"
+        "- **Try:** drag one slider slowly and watch one digit morph into another; press *Sample from the prior* "
+        "for random codes; use the strip below to walk in a straight line between two digits.\n"
+        "- Sliders also move with the arrow keys once clicked."
+    )
+
+limits = np.resize(latent.slider_limits(model.atlas.codes if model.atlas is not None else None,
+                                        model.prior.scale() if model.prior is not None else 1.0), model.latent_dim)
+slider_keys = [views.scoped(model, f"z{i + 1}") for i in range(model.latent_dim)]  # fresh sliders per model
+
+
+def set_code(values: np.ndarray) -> None:
+    """Move the sliders (a button callback: runs before the sliders are drawn again)."""
+    for key, value, limit in zip(slider_keys, values, limits, strict=True):
+        st.session_state[key] = float(np.clip(round(float(value), 2), -limit, limit))
+
+
+def sample_code(current: LatentModel) -> None:
+    seed = st.session_state.get("prior_seed", 0)
+    st.session_state["prior_seed"] = seed + 1
+    samples = latent.prior_samples(current.prior, 1, seed)
+    if samples is None:
+        st.session_state["_sample_problem"] = "This model's prior cannot be sampled here."
+        return
+    set_code(samples[0])
+
+
+def use_example(current: LatentModel) -> None:
+    """Move the sliders to the code of the chosen evaluation digit (read at click time, not when drawn)."""
+    index = int(st.session_state.get(views.scoped(current, "slider_example"), 0))
+    set_code(current.atlas.codes[index])
+    if current.num_classes:  # a conditional decoder also gets that digit's class
+        st.session_state[views.scoped(current, "slider_class")] = int(current.atlas.labels[index])
+
+
+buttons = st.columns([3, 2, 2, 3], vertical_alignment="bottom")
+buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), key="sample_prior", width="stretch",
+                  help="Set the sliders to a random code drawn from the model's prior")
+buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
+                  icon=":material/restart_alt:", width="stretch")
+if model.atlas is not None:
+    buttons[2].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
+                            key=views.scoped(model, "slider_example"))
+    buttons[3].button("Use this digit's code", key="use_example", on_click=use_example, args=(model,),
+                      width="stretch")
+problem = st.session_state.pop("_sample_problem", None)
+if problem:
+    st.warning(problem)
+
+
+@st.fragment
+def slider_panel() -> None:
+    """Only this part reruns when a slider moves; it holds few elements, since each is one message to the browser."""
+    slider_column, image_column = st.columns([3, 2], gap="large")
+    with slider_column:
+        per_row = 1 if model.latent_dim <= 4 else 2
+        slider_columns = st.columns(per_row) if per_row > 1 else [st.container()]
+        values = []
+        for i, key in enumerate(slider_keys):
+            limit = float(limits[i])
+            st.session_state.setdefault(key, 0.0)  # the value lives in session state, so buttons can move it
+            values.append(slider_columns[i % per_row].slider(f"z{i + 1}", -limit, limit, step=round(limit / 50, 3),
+                                                             key=key))
+        label = views.class_picker(model, key="slider_class")
+    code = np.array(values, dtype=np.float32)
+    with image_column:
+        image = views.decode(model, code, label)[0]
+        png = figures.digit_png(image, 224)
+        st.image(png, caption=f"decode(z) for z = ({', '.join(f'{v:.2f}' for v in code)})", width=224,
+                 output_format="PNG")
+        views.download_png(png, f"{views.file_stem(model)}-decode.png", key="download_decode")
+    st.session_state["_slider_code"] = code
+
+
+slider_panel()
+
+st.divider()
+st.subheader("Interpolate between two points")
+st.caption("A straight line in latent space, decoded step by step: smooth morphs mean the space has no holes there.")
+sources = {"prior": "a prior sample", "example": "an evaluation digit's code", "slider": "the slider position"}
+ends = st.columns(3)
+start_kind = ends[0].selectbox("From", list(sources), format_func=sources.get, key="interp_start_kind", index=1)
+end_kind = ends[1].selectbox("To", list(sources), format_func=sources.get, key="interp_end_kind", index=1)
+steps = ends[2].slider("Steps", 3, 20, 10, key="interp_steps")
+
+
+def endpoint(kind: str, column, name: str, default: int) -> np.ndarray | None:
+    if kind == "slider":
+        return st.session_state.get("_slider_code", np.zeros(model.latent_dim, dtype=np.float32))
+    if kind == "example":
+        if model.atlas is None:
+            column.warning("No atlas in this checkpoint.")
+            return None
+        index = column.number_input(f"{name}: example #", 0, len(model.atlas.codes) - 1, default,
+                                    key=views.scoped(model, f"interp_{name}_example"))
+        label = model.atlas.labels[int(index)]
+        column.caption(f"a {views.class_names(model)[label] if model.num_classes else label}")
+        return model.atlas.codes[int(index)]
+    seed = column.number_input(f"{name}: prior seed", 0, 10_000, default, key=f"interp_{name}_seed")
+    samples = latent.prior_samples(model.prior, 1, int(seed))
+    if samples is None:
+        column.warning("This model's prior cannot be sampled here.")
+    return None if samples is None else samples[0]
+
+
+start = endpoint(start_kind, ends[0], "start", 0)
+end = endpoint(end_kind, ends[1], "end", 1)
+if start is not None and end is not None:
+    strip_label = views.class_picker(model, key="interp_class")
+    strip = views.decode(model, latent.interpolate(start, end, steps), strip_label)
+    png = figures.grid_png(strip, steps, target_px=min(1000, 80 * steps))
+    st.image(png, caption="start → end", output_format="PNG")
+    views.download_png(png, f"{views.file_stem(model)}-interpolation.png", key="download_interpolation")

@@ -1,0 +1,64 @@
+"""Your digit: upload a picture of a handwritten digit, see where the encoder puts it and what comes back out."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app import figures, views
+from app.digit_input import DigitInputError, prepare_digit
+from app.sidebar import require_model
+
+st.title("Your digit")
+st.caption("Upload a picture of a digit: see where it lands on the map and what the model draws back.")
+model = require_model()
+
+with st.expander("What am I looking at?", expanded=False):
+    st.markdown(
+        "Write a digit on paper (or draw one in any paint program), take a picture and upload it. The app turns it "
+        "into the kind of image the model was trained on (grey, light ink on black, centred, "
+        f"{model.image_shape[0]}×{model.image_shape[1]} pixels), the **encoder** turns that into a code *z*, "
+        "marked with a star on the map, and the **decoder** draws *z* back.\n\n"
+        "- **Try:** a clear digit, a sloppy one, a letter: where do they land? Is the star among the dots of its "
+        "class, or in a gap?"
+    )
+
+upload = st.file_uploader("A picture of one digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+                          key="digit_upload")
+if upload is None:
+    st.info("Upload a picture to begin (PNG or JPEG; a phone photo of a digit on paper works).")
+    st.stop()
+
+margin = 0.0 if max(model.image_shape) <= 8 else 0.2  # 8×8 digits fill their frame; MNIST's sit in a 20-px box
+try:
+    pixels = prepare_digit(upload.getvalue(), model.image_shape, margin=margin)
+except DigitInputError as err:
+    st.error(f"**Could not use `{upload.name}`:** {err}.")
+    st.stop()
+
+code = model.encode(torch.from_numpy(pixels[None])).cpu().numpy()[0]
+label = views.class_picker(model, key="digit_class", label="Class to decode with (conditional model)")
+reconstruction = views.decode(model, code, label)[0]
+
+columns = st.columns([1, 1, 3], gap="medium")
+with columns[0]:
+    st.image(figures.digit_png(pixels, 160), caption="what the model sees", output_format="PNG")
+with columns[1]:
+    png = figures.digit_png(reconstruction, 160)
+    st.image(png, caption="decode(encode(x))", output_format="PNG")
+    views.download_png(png, f"{views.file_stem(model)}-your-digit.png", key="download_your_digit")
+with columns[2]:
+    st.markdown("**Its code** z = (" + ", ".join(f"{v:.2f}" for v in code) + ")")
+    if model.atlas is not None and model.latent_dim >= 2:
+        figure, view = views.map_figure(model, views.model_key(model), "pca", height=440)
+        point = view.apply(code[None])
+        if point is not None:
+            st.plotly_chart(figures.with_marker(figure, point[0], name="your digit"), key="digit_map",
+                            width="stretch", config={"toImageButtonOptions": {"filename": "your-digit", "scale": 2}})
+        if model.latent_dim > 2:
+            st.caption("Codes projected to 2-D with PCA.")
+        distances = np.linalg.norm(model.atlas.codes - code, axis=1)
+        nearest = np.argsort(distances)[:5]
+        names = views.class_names(model)
+        st.caption("Nearest evaluation digits: " + ", ".join(
+            f"#{i} (a {names[model.atlas.labels[i]] if model.num_classes else model.atlas.labels[i]})"
+            for i in nearest))

@@ -1,0 +1,157 @@
+"""The shared sidebar: pick a checkpoint and a device; load models once for all sessions; page guards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from aae_core.checkpoint import CheckpointError
+from aae_core.devices import DeviceError, available_devices
+from aae_core.inference import LatentModel, load_model
+from app.catalog import CheckpointFile, checkpoint_dirs, find_checkpoints
+
+DEVICE_NAMES = {"cpu": "CPU", "cuda": "GPU (CUDA)"}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar resolved this run: the listed files, the chosen one, its model or why it failed."""
+
+    files: tuple[CheckpointFile, ...]
+    folders: tuple[str, ...]
+    chosen: CheckpointFile | None = None
+    device: str = "cpu"
+    model: LatentModel | None = None
+    problem: str | None = None
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=32)
+def cached_model(path: str, device: str, modified: float) -> LatentModel:
+    """One read-only copy per (file, device, file version), shared by every session; never mutate it."""
+    del modified  # only part of the cache key: a rewritten file gets a fresh entry
+    return load_model(path, device=device)
+
+
+def open_model(entry: CheckpointFile, device: str) -> tuple[LatentModel | None, str | None]:
+    """The loaded model, or None and a one-line reason fit to show a user."""
+    try:
+        return cached_model(str(entry.path), device, entry.modified), None
+    except (CheckpointError, DeviceError) as err:
+        return None, str(err)
+    except Exception as err:  # noqa: BLE001 - a user-supplied file must never crash the page
+        return None, f"{entry.path.name}: {type(err).__name__}: {err}"
+
+
+def _describe(model: LatentModel) -> str:
+    prior = model.metadata.get("prior", {}).get("name", "?")
+    dataset = model.metadata.get("dataset", {})
+    h, w = model.image_shape
+    epochs = model.metadata.get("training", {}).get("epoch")
+    conditional = f" · {model.num_classes} classes" if model.num_classes else ""
+    trained = f" · {epochs} epochs" if epochs is not None else ""
+    return (f"**{model.kind.upper()}** · {prior} prior · {model.latent_dim}-D latent{conditional}  \n"
+            f"{dataset.get('name', '?')} {h}×{w}{trained}")
+
+
+def render_sidebar() -> Selection:
+    """Draw the model and device pickers and load the chosen model; the pages read the result via `selection()`."""
+    sidebar = st.sidebar
+    sidebar.header("Model")
+    extra = st.session_state.get("extra_folder", "")
+    folders = checkpoint_dirs(extra if extra and _is_folder(extra) else None)
+    files = tuple(find_checkpoints(folders))
+    folder_names = tuple(str(f) for f in folders)
+    if not files:
+        sidebar.info("No checkpoints yet.")
+        device = _device_picker()
+        _folder_input(extra)
+        return _remember(Selection(files, folder_names, device=device))
+
+    labels = [f.label for f in files]
+    pending = st.session_state.pop("_pick_next_run", None)  # a model just trained in the app
+    wanted = pending or st.query_params.get("model")
+    if pending or st.session_state.get("model_label") not in labels:
+        # First visit, a link with ?model=NAME, a new model, or the file vanished: pick by name, else the first.
+        by_stem = [f.label for f in files if f.path.stem == wanted]
+        st.session_state["model_label"] = by_stem[0] if by_stem else labels[0]
+    label = sidebar.selectbox("Checkpoint", labels, key="model_label")
+    chosen = files[labels.index(label)]
+    device = _device_picker()
+    model, problem = open_model(chosen, device)
+    if model is not None:
+        sidebar.markdown(_describe(model))
+    else:
+        sidebar.error("This checkpoint could not be opened (details on the page).")
+    _folder_input(extra)
+    _credits()
+    st.query_params["model"] = chosen.path.stem
+    return _remember(Selection(files, folder_names, chosen, device, model, problem))
+
+
+def _credits() -> None:
+    st.sidebar.caption("Adversarial autoencoders: Makhzani, Shlens, Jaitly, Goodfellow, Frey (2015), "
+                       "[arXiv:1511.05644](https://arxiv.org/abs/1511.05644).")
+
+
+def _folder_input(current: str) -> None:
+    st.sidebar.text_input("Also look in folder", key="extra_folder", placeholder="/path/to/checkpoints",
+                          help="A folder of .safetensors checkpoints, e.g. your own runs; they join the list above.")
+    if current and not _is_folder(current):
+        st.sidebar.error(f"No such folder: {current}")
+
+
+def _is_folder(text: str) -> bool:
+    try:
+        return Path(text).expanduser().is_dir()
+    except OSError:
+        return False
+
+
+def _device_picker() -> str:
+    devices = available_devices()
+    wanted = st.query_params.get("device", "cpu")
+    if "device" not in st.session_state:
+        st.session_state["device"] = wanted if wanted in devices else "cpu"
+    if wanted not in devices:
+        # Kept for the session: the link or bookmark that asked for it is gone after the first rerun.
+        what = DEVICE_NAMES.get(wanted, repr(wanted))
+        st.session_state["_device_note"] = (f"{what} was asked for, but this machine has none that PyTorch can use: "
+                                            "running on the CPU.")
+    if "_device_note" in st.session_state:
+        st.sidebar.warning(st.session_state["_device_note"])
+    if len(devices) == 1:
+        st.sidebar.caption("Device: CPU (no GPU found on this machine)")
+        st.session_state["device"] = "cpu"
+    else:
+        st.sidebar.radio("Device", devices, key="device", format_func=DEVICE_NAMES.get, horizontal=True)
+    device = st.session_state["device"]
+    st.query_params["device"] = device
+    return device
+
+
+def _remember(selection: Selection) -> Selection:
+    st.session_state["_selection"] = selection
+    return selection
+
+
+def selection() -> Selection:
+    """What the sidebar resolved in this run (pages run after it)."""
+    return st.session_state["_selection"]
+
+
+def require_model() -> LatentModel:
+    """The chosen model; otherwise explain why there is none (and offer to train one) and stop the page."""
+    current = selection()
+    if current.model is not None:
+        return current.model
+    if not current.files:
+        from app.training_panel import first_run_panel
+
+        first_run_panel(current.folders)
+    else:
+        name = current.chosen.path.name if current.chosen else "?"
+        st.error(f"**Could not open `{name}`.** {current.problem}\n\nPick another checkpoint in the sidebar.")
+    st.stop()
+    raise AssertionError("unreachable: st.stop() ends the run")

@@ -1,0 +1,165 @@
+"""Train a small model inside the app, on CPU, while its latent map takes the prior's shape.
+
+Used by the first-run screen (no checkpoints yet) and by the "Train live" page. Training runs in chunks of a few
+epochs; after each chunk the checkpoint (with its atlas) is reopened and the map redrawn, so a class sees the
+codes move towards the prior. The result lands in the runs folder, which the model picker lists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from aae_core.inference import load_model
+from aae_core.models import ModelConfig
+from aae_core.priors import make_prior
+from aae_core.training import TrainConfig, train
+from app import figures, latent
+from app.catalog import runs_dir
+
+KINDS = {"aae": "AAE (adversarial)", "vae": "VAE (KL to the prior)", "ae": "Plain autoencoder (no prior)"}
+PRIORS = {"mixture": "10 Gaussians on a circle", "gaussian": "Gaussian", "swissroll": "Swiss roll",
+          "uniform": "Uniform box"}
+TWO_D_ONLY = {"mixture", "swissroll"}
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    kind: str = "aae"
+    prior: str = "mixture"
+    latent_dim: int = 2
+    epochs: int = 20
+    hidden: int = 256
+    seed: int = 0
+
+    def problem(self) -> str | None:
+        """Why this combination cannot train, in words for the form, or None."""
+        if self.prior in TWO_D_ONLY and self.latent_dim != 2:
+            return f"The {PRIORS[self.prior].lower()} prior is 2-D: set the latent size to 2."
+        if self.kind == "vae" and self.prior == "swissroll":
+            return ("The VAE needs the prior's density for its KL term and the swiss roll has none: "
+                    "that is exactly what the AAE avoids (it only needs samples). Pick the AAE.")
+        if self.kind == "vae" and self.prior == "uniform":
+            return "The VAE's KL to a uniform box is infinite (its Gaussian posterior leaks outside). Pick the AAE."
+        return None
+
+    def file_name(self) -> str:
+        return f"{self.kind}-{self.prior}-{self.latent_dim}d-digits-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
+
+
+@st.cache_resource(show_spinner="Loading the digits…")
+def digits_data():
+    """scikit-learn's 8×8 digits (ships offline), loaded once for all sessions; read-only."""
+    from aae_core.data import load_dataset
+
+    return load_dataset("digits")
+
+
+def training_form(key: str, *, default_epochs: int = 20) -> TrainingRequest | None:
+    """The settings form; returns a request when the user presses Train and the settings can work."""
+    with st.form(key):
+        left, right = st.columns(2)
+        kind = left.selectbox("Model", list(KINDS), format_func=KINDS.get, key=f"{key}_kind")
+        prior = right.selectbox("Prior", list(PRIORS), format_func=PRIORS.get, key=f"{key}_prior")
+        latent_dim = left.number_input("Latent size", min_value=1, max_value=16, value=2, key=f"{key}_dim")
+        epochs = right.slider("Epochs", 5, 100, default_epochs, step=5, key=f"{key}_epochs",
+                              help="About half a second per epoch on a laptop CPU with 256 hidden units.")
+        hidden = left.select_slider("Hidden units per layer", [64, 128, 256, 512], value=256, key=f"{key}_hidden")
+        seed = right.number_input("Seed", min_value=0, max_value=10_000, value=0, key=f"{key}_seed")
+        pressed = st.form_submit_button("Train on the digits", type="primary", icon=":material/model_training:")
+    if not pressed:
+        return None
+    request = TrainingRequest(kind, prior, int(latent_dim), int(epochs), int(hidden), int(seed))
+    problem = request.problem()
+    if problem:
+        st.error(problem)
+        return None
+    return request
+
+
+def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
+    """Train with a progress bar and a live latent map; returns the checkpoint path (None if it failed)."""
+    data = digits_data()
+    out = runs_dir() / request.file_name()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        st.error(f"Cannot write to {out.parent}: {err}. Set AAE_RUNS_DIR to a writable folder.")
+        return None
+    model_config = ModelConfig(kind=request.kind, input_dim=data.train.images.shape[1], latent_dim=request.latent_dim,
+                               hidden_dims=(request.hidden,) * 2, disc_hidden_dims=(request.hidden,) * 2)
+    prior = make_prior(request.prior, request.latent_dim)
+    progress = st.progress(0.0, text="Starting…")
+    live_map = st.empty()
+    losses = st.empty()
+
+    def on_log(entry: dict) -> None:
+        progress.progress(min(1.0, entry["epoch"] / request.epochs),
+                          text=f"Epoch {entry['epoch']} of {request.epochs}")
+        shown = {k: round(v, 3) for k, v in entry.items() if k not in ("epoch", "step") and isinstance(v, float)}
+        losses.caption("Losses this epoch: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+
+    chunk = max(1, -(-request.epochs // updates))
+    extent = 0.0  # the view only widens, so the map does not jump about between redraws
+    started = time.perf_counter()
+    try:
+        for target in range(chunk, request.epochs + chunk, chunk):
+            target = min(target, request.epochs)
+            train(model_config, TrainConfig(epochs=target, seed=request.seed), prior, data, out, device="cpu",
+                  resume=out if out.exists() else None, progress=False, on_log=on_log)
+            extent = _draw_live_map(live_map, out, f"Latent codes after epoch {target}", extent)
+    except Exception as err:  # noqa: BLE001 - report any training failure as a message, keep the app alive
+        st.error(f"Training stopped: {type(err).__name__}: {err}")
+        return None
+    progress.progress(1.0, text=f"Done in {time.perf_counter() - started:.0f} s")
+    return out
+
+
+def _draw_live_map(slot, path: Path, title: str, extent: float) -> float:
+    """Redraw the map from the checkpoint just written; returns the half-width used (at least `extent`)."""
+    model = load_model(path)
+    if model.atlas is None:
+        return extent
+    view = latent.project_codes(model.atlas.codes)
+    samples = latent.prior_samples(model.prior, 1500)
+    prior_points = None if samples is None else view.apply(samples)
+    extent = max(extent, latent.symmetric_extent(view.points, prior_points))
+    density = latent.prior_density_grid(model.prior, (-extent, extent), (-extent, extent), 80)
+    figure = figures.latent_map_figure(view.points, model.atlas.labels, prior_density=density,
+                                       prior_points=None if density is not None else prior_points,
+                                       axis_titles=view.axis_titles, extent=extent, title=title, height=460)
+    slot.plotly_chart(figure, width="stretch")
+    return extent
+
+
+def train_and_open(request: TrainingRequest) -> None:
+    """Train, then select the new model in the sidebar and rerun so every page shows it."""
+    path = run_training(request)
+    if path is None:
+        return
+    st.session_state["_pick_next_run"] = path.stem  # the sidebar selects it before drawing its picker
+    st.session_state["_just_trained"] = path.name
+    st.rerun()
+
+
+def just_trained_note() -> None:
+    """After a rerun that followed training: say where the model went."""
+    name = st.session_state.pop("_just_trained", None)
+    if name:
+        st.success(f"Trained and saved as `{runs_dir() / name}`; it is now selected in the sidebar.")
+
+
+def first_run_panel(folders: tuple[str, ...]) -> None:
+    """What a new user sees before any checkpoint exists: where we looked, and a one-click small model."""
+    st.warning("**No checkpoints found.** Looked in: " + ", ".join(f"`{f}`" for f in folders))
+    st.markdown(
+        "Train a small model on scikit-learn's 8×8 digits right here (about 10–30 s on a laptop CPU), "
+        "or train one from the command line with `python -m aae_core train --out runs/my-model.safetensors` "
+        "and reload this page. You can also name another folder in the sidebar."
+    )
+    request = training_form("first_run")
+    if request is not None:
+        train_and_open(request)

@@ -1,0 +1,414 @@
+"""The Streamlit app, headless: every page renders on small digits checkpoints, and its controls work.
+
+Plotly charts come back from AppTest as unknown elements whose `proto.spec` is the figure JSON; the tests read it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aae_core.checkpoint import Checkpoint, save_checkpoint
+from aae_core.models import ModelConfig, build_model
+from aae_core.priors import make_prior
+from aae_core.training import TrainConfig, train
+from app.catalog import checkpoint_dirs, find_checkpoints
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ENTRY = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+PAGES = ["pages_/latent_map.py", "pages_/manifold.py", "pages_/sliders.py", "pages_/style_grid.py",
+         "pages_/compare.py", "pages_/train_live.py", "pages_/your_digit.py"]
+
+
+def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelConfig:
+    """Layers small enough to train on the digits in about a second."""
+    return ModelConfig(kind=kind, input_dim=64, latent_dim=latent_dim, hidden_dims=(64, 64),
+                       disc_hidden_dims=(64, 64), **overrides)
+
+
+def untrained_checkpoint(path: Path, digits, *, num_classes: int = 0, side: int = 8) -> Path:
+    """An untrained model with a random atlas: a decoder conditioned on classes (training such models lands
+    later in aae_core), or MNIST-sized 28×28 images (the shipped checkpoints' shape)."""
+    config = ModelConfig(kind="aae", input_dim=side * side, latent_dim=2, hidden_dims=(64, 64),
+                         disc_hidden_dims=(64, 64), num_classes=num_classes)
+    torch.manual_seed(0)
+    model = build_model(config)
+    codes = torch.randn(len(digits.eval), 2)
+    metadata = {
+        "model": {"kind": config.kind, "config": config.to_dict()},
+        "prior": make_prior("gaussian", 2).to_config(),
+        "dataset": {"name": "digits" if side == 8 else "mnist", "image_shape": [side, side],
+                    "classes": [str(i) for i in range(10)]},
+    }
+    tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()},
+               "atlas.codes": codes, "atlas.labels": digits.eval.labels}
+    return save_checkpoint(path, Checkpoint(metadata, tensors))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Torch and OpenMP in pytest's main thread wait for a free core at every operation when the CPU is busy
+    (the app does the same in its own runs, see app/tuning.py); one thread keeps the suite fast on 2 cores."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, digits, one_torch_thread) -> Path:
+    """Small digits checkpoints: a 2-D AAE (mixture), a 2-D VAE, a 4-D AAE; untrained conditional and 28×28 ones."""
+    folder = tmp_path_factory.mktemp("app-checkpoints")
+    quick = TrainConfig(epochs=2, seed=0, snapshots_per_epoch=1, snapshot_size=50)
+    train(small_config("aae"), quick, make_prior("mixture", 2), digits, folder / "aae-mixture.safetensors",
+          device="cpu", progress=False)
+    train(small_config("vae"), quick, make_prior("gaussian", 2), digits, folder / "vae-gaussian.safetensors",
+          device="cpu", progress=False)
+    train(small_config("aae", latent_dim=4), quick, make_prior("gaussian", 4), digits,
+          folder / "aae-gaussian-4d.safetensors", device="cpu", progress=False)
+    train(small_config("aae", latent_dim=1), quick, make_prior("gaussian", 1), digits, folder / "aae-1d.safetensors",
+          device="cpu", progress=False)
+    untrained_checkpoint(folder / "supervised.safetensors", digits, num_classes=10)
+    untrained_checkpoint(folder / "untrained-28x28.safetensors", digits, side=28)
+    return folder
+
+
+@pytest.fixture
+def use_folder(monkeypatch, tmp_path):
+    """Point the app at the given folders, and its runs folder at a fresh temporary one."""
+
+    def point(*folders: Path) -> Path:
+        monkeypatch.setenv("AAE_CHECKPOINT_DIRS", ":".join(str(f) for f in folders))
+        runs = tmp_path / "runs"
+        monkeypatch.setenv("AAE_RUNS_DIR", str(runs))
+        return runs
+
+    return point
+
+
+def open_app(page: str | None = None, model: str = "aae-mixture", **query: str) -> AppTest:
+    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at.query_params["model"] = model
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    if page is not None and page != PAGES[0]:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def values(array) -> np.ndarray:
+    """A data array from figure JSON: a plain list, or Plotly 6's typed array {"dtype", "bdata" (base64)}."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+    return np.asarray(array)
+
+
+def images(at: AppTest) -> list:
+    """Every st.image in the page, in order (their URLs name the content, so a new picture means a new URL)."""
+    found = []
+
+    def walk(node) -> None:
+        if getattr(node, "type", None) == "image":
+            found.extend(node.proto.imgs)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return found
+
+
+def slider_by_label(at: AppTest, label: str):
+    return next(s for s in at.slider if s.label == label)
+
+
+def load_labels(path: Path) -> np.ndarray:
+    from aae_core.inference import load_model
+
+    return load_model(path).atlas.labels
+
+
+def keyed(widgets, name: str):
+    """The widget whose key is `name`, scoped to a checkpoint by the app (`name@<checkpoint hash>`)."""
+    return next(w for w in widgets if w.key and w.key.split("@")[0] == name)
+
+
+# ---------------------------------------------------------------------------------------------------- every page
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("model", ["aae-mixture", "aae-gaussian-4d", "aae-1d", "supervised", "untrained-28x28"])
+def test_every_page_renders_without_exceptions(use_folder, model_dir, page, model):
+    use_folder(model_dir)
+    at = open_app(page, model=model)
+    assert at.title[0].value
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_latent_map_draws_every_atlas_code_over_the_prior_density(use_folder, model_dir, digits):
+    use_folder(model_dir)
+    at = open_app()
+    spec = chart_specs(at)[0]
+    kinds = [trace["type"] for trace in spec["data"]]
+    assert kinds[0] == "heatmap"  # the prior's density beneath the codes
+    scatters = [t for t in spec["data"] if t["type"] == "scatter"]
+    assert len(scatters) == 10  # one trace per digit class
+    assert sum(len(values(t["x"])) for t in scatters) == len(digits.eval)
+    indices = np.concatenate([values(t["customdata"]) for t in scatters])
+    assert sorted(indices.tolist()) == list(range(len(digits.eval)))
+    low, high = spec["layout"]["xaxis"]["range"]
+    assert low == -high and high >= 4.0  # square, centred view wide enough for the mixture's circle (radius 4)
+    assert "dragmode" not in spec["layout"]  # Streamlit picks pan + click-to-select
+
+
+def test_latent_map_replays_training_snapshots(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app()
+    assert len(chart_specs(at)) == 1  # the replay is drawn only on request
+    at.toggle(key="show_replay").set_value(True).run()
+    replay = chart_specs(at)[1]
+    assert len(replay["frames"]) == 3  # before training and after each of the 2 epochs (one snapshot per epoch)
+    assert len(values(replay["frames"][-1]["data"][0]["x"])) == 50  # the snapshot subset
+    at = open_app(model="supervised")
+    assert not at.toggle and any("no replay" in c.value for c in at.main.caption)  # no snapshots: a caption
+
+
+def test_latent_map_projects_higher_dimensional_codes_and_offers_tsne(use_folder, model_dir, digits):
+    use_folder(model_dir)
+    at = open_app(model="aae-gaussian-4d")
+    spec = chart_specs(at)[0]
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith("PC 1")
+    assert spec["data"][0]["name"] == "prior samples"  # projected samples: a 4-D density cannot be drawn in 2-D
+    at.radio(key="map_projection").set_value("tsne").run()
+    assert not at.exception
+    spec = chart_specs(at)[0]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
+    assert sum(len(values(t["x"])) for t in spec["data"] if t["type"] == "scatter") == len(digits.eval)
+
+
+def test_moving_a_slider_changes_the_decoded_digit(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[2])
+    before = images(at)[0].url
+    slider_by_label(at, "z1").set_value(2.5).run()
+    assert not at.exception
+    after = images(at)[0]
+    assert after.url != before
+    assert "2.50" in after.caption
+    slider_by_label(at, "z1").set_value(0.0).run()
+    assert images(at)[0].url == before  # same code, same picture
+
+
+def test_sample_from_the_prior_moves_the_sliders(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[2])
+    at.button(key="sample_prior").click().run()
+    assert not at.exception
+    assert any(s.value != 0.0 for s in at.slider if s.label.startswith("z"))
+
+
+def test_the_code_of_an_example_moves_the_sliders_and_its_class(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[2], model="supervised")
+    keyed(at.number_input, "slider_example").set_value(5).run()
+    at.button(key="use_example").click().run()
+    assert not at.exception
+    codes = [s.value for s in at.slider if s.label.startswith("z")]
+    assert codes != [0.0, 0.0]
+    label = int(load_labels(model_dir / "supervised.safetensors")[5])
+    assert keyed(at.get("button_group"), "slider_class").value == label
+    assert not at.warning  # e.g. Streamlit's "default value but also set via Session State" notice
+
+
+def test_interpolation_strip_has_one_decode_per_step(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[2])
+    at.slider(key="interp_steps").set_value(7).run()
+    strip = images(at)[-1]
+    assert strip.caption == "start → end"
+    assert not at.exception
+
+
+def test_manifold_grid_follows_range_and_resolution(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[1])
+    at.slider(key="manifold_resolution").set_value(20)
+    keyed(at.slider, "manifold_range_0_1").set_value((-2.0, 3.0)).run()
+    assert not at.exception
+    assert images(at)[0].caption.startswith("20×20 decodes from -2.00 to 3.00")
+    box = chart_specs(at)[0]["layout"]["shapes"][0]
+    assert (box["x0"], box["x1"], box["y0"], box["y1"]) == (-2.0, 3.0, -2.0, 3.0)
+
+
+def test_manifold_of_a_4d_model_walks_two_chosen_dimensions(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[1], model="aae-gaussian-4d")
+    keyed(at.selectbox, "manifold_x_dim").set_value(2).run()
+    keyed(at.radio, "manifold_fixed").set_value("example").run()
+    assert not at.exception
+    spec = chart_specs(at)[0]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "z3"
+    assert "z3 left→right" in images(at)[0].caption
+
+
+def test_style_grid_explains_unconditional_models_and_draws_conditional_ones(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[3])
+    assert "not conditional" in at.info[0].value
+    assert not images(at)
+    at.button(key="open_supervised").click().run()  # the page offers the conditional checkpoints it found
+    assert at.sidebar.selectbox(key="model_label").value.startswith("supervised") and images(at)
+    at = open_app(PAGES[3], model="supervised")
+    assert images(at)[0].caption.startswith("Columns: 0 1 2")
+    at.radio(key="style_source").set_value("real").run()
+    assert not at.exception and "style of example" in at.main.caption[-1].value
+
+
+def test_compare_pairs_an_aae_with_a_vae_and_decodes_one_code_with_both(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[4])
+    assert at.selectbox(key="compare_a").value.startswith("aae-mixture")
+    assert at.selectbox(key="compare_b").value.startswith("vae-gaussian")
+    assert len(chart_specs(at)) == 2
+    table = at.dataframe[0].value
+    assert "prior_swd" in list(table["metric"])
+    before = images(at)[0].url
+    keyed(at.slider, "compare_z1").set_value(1.0).run()
+    assert images(at)[0].url != before
+
+
+def test_compare_with_a_single_checkpoint_points_to_training(use_folder, model_dir, tmp_path):
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "aae-mixture.safetensors").write_bytes((model_dir / "aae-mixture.safetensors").read_bytes())
+    use_folder(single)
+    at = open_app(PAGES[4])
+    assert "needs two checkpoints" in at.main.warning[0].value and not chart_specs(at)
+
+
+# ---------------------------------------------------------------------------------------------------- picking
+
+
+def test_widgets_keep_a_value_per_model_so_a_narrower_model_never_fails(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[1])  # the mixture AAE: codes far out, so a wide range
+    wide = keyed(at.slider, "manifold_range_0_1")
+    wide.set_value((wide.min, wide.max)).run()
+    narrow = next(o for o in at.sidebar.selectbox(key="model_label").options if o.startswith("vae-gaussian"))
+    at.sidebar.selectbox(key="model_label").set_value(narrow).run()
+    assert not at.exception
+    assert keyed(at.slider, "manifold_range_0_1").max < wide.max
+
+
+def test_switching_model_updates_the_sidebar_and_the_page(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app()
+    assert "mixture prior" in at.sidebar.markdown[0].value
+    vae = next(o for o in at.sidebar.selectbox(key="model_label").options if o.startswith("vae-gaussian"))
+    at.sidebar.selectbox(key="model_label").set_value(vae).run()
+    assert not at.exception
+    assert at.sidebar.markdown[0].value.startswith("**VAE**")
+    assert at.query_params["model"] == ["vae-gaussian"] or at.query_params["model"] == "vae-gaussian"
+
+
+def test_an_absent_gpu_falls_back_to_the_cpu_with_a_message(use_folder, model_dir):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU, so asking for one is not an error here")
+    use_folder(model_dir)
+    at = open_app(PAGES[2], device="cuda")
+    assert "GPU (CUDA) was asked for" in at.sidebar.warning[0].value
+    assert "Device: CPU" in at.sidebar.caption[0].value
+    slider_by_label(at, "z1").set_value(1.0).run()
+    assert not at.exception and at.sidebar.warning  # the note stays for the session
+
+
+def test_a_gpu_is_offered_when_present_and_a_failing_one_gets_a_message(use_folder, model_dir, monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the fallback message cannot be provoked")
+    use_folder(model_dir)
+    monkeypatch.setattr("app.sidebar.available_devices", lambda: ["cpu", "cuda"])  # pretend torch sees a GPU
+    at = open_app()
+    device = at.sidebar.radio(key="device")
+    assert device.options == ["CPU", "GPU (CUDA)"] and device.value == "cpu"
+    device.set_value("cuda").run()
+    assert not at.exception
+    assert "CUDA" in at.main.error[0].value  # loading on the (absent) GPU failed: said, not raised
+    at.sidebar.radio(key="device").set_value("cpu").run()
+    assert not at.exception and not at.main.error and chart_specs(at)
+
+
+def test_a_bad_checkpoint_gets_a_message_and_the_others_still_open(use_folder, model_dir, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.safetensors").write_bytes(b"\x80\x04this is a pickle, not a checkpoint")
+    (bad / "truncated.safetensors").write_bytes((model_dir / "aae-mixture.safetensors").read_bytes()[:500])
+    use_folder(bad, model_dir)
+    for name in ("broken", "truncated"):
+        for page in PAGES[:4]:
+            at = open_app(page, model=name)
+            assert not at.exception
+            assert "Could not open" in at.main.error[0].value, page
+            assert "could not be opened" in at.sidebar.error[0].value
+    assert "pickle" in open_app(model="broken").main.error[0].value
+    at = open_app(PAGES[4])  # the comparison has its own pickers
+    at.selectbox(key="compare_a").set_value(next(o for o in at.selectbox(key="compare_a").options
+                                                 if o.startswith("truncated"))).run()
+    assert not at.exception and "Could not open this checkpoint" in at.main.error[0].value
+    at = open_app(model="broken")
+    good = next(o for o in at.sidebar.selectbox(key="model_label").options if o.startswith("aae-mixture"))
+    at.sidebar.selectbox(key="model_label").set_value(good).run()
+    assert not at.exception and not at.error
+
+
+def test_no_checkpoints_offers_to_train_one_and_then_opens_it(use_folder, tmp_path):
+    runs = use_folder(tmp_path / "empty")
+    at = open_app()
+    assert "No checkpoints found" in at.warning[0].value
+    at.number_input(key="first_run_dim").set_value(2)
+    at.slider(key="first_run_epochs").set_value(5)
+    at.select_slider(key="first_run_hidden").set_value(64)
+    at.button[0].click().run(timeout=120)
+    assert not at.exception, [e.value for e in at.exception]
+    assert [p.name for p in runs.iterdir() if p.suffix == ".safetensors"]
+    assert "Trained and saved" in at.success[0].value
+    assert at.sidebar.markdown[0].value.startswith("**AAE**")
+    assert chart_specs(at)  # the latent map of the new model
+
+
+def test_training_form_refuses_a_vae_with_the_swiss_roll(use_folder, model_dir):
+    use_folder(model_dir)
+    at = open_app(PAGES[5])
+    at.selectbox(key="live_kind").set_value("vae")
+    at.selectbox(key="live_prior").set_value("swissroll")
+    at.button[0].click().run()
+    assert not at.exception and "swiss roll has none" in at.error[0].value
+
+
+# ---------------------------------------------------------------------------------------------------- catalog
+
+
+def test_catalog_lists_configured_folders_then_runs_and_skips_missing_ones(monkeypatch, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "m.safetensors").write_bytes(b"x")
+    (tmp_path / "a" / "notes.txt").write_text("not a checkpoint")
+    monkeypatch.setenv("AAE_CHECKPOINT_DIRS", f"{tmp_path / 'a'}:{tmp_path / 'missing'}")
+    monkeypatch.setenv("AAE_RUNS_DIR", str(tmp_path / "runs"))
+    folders = checkpoint_dirs(tmp_path / "a")  # named twice: listed once
+    assert folders == [tmp_path / "a", tmp_path / "missing", tmp_path / "runs"]
+    assert [f.path.name for f in find_checkpoints(folders)] == ["m.safetensors"]
+    assert np.isfinite(find_checkpoints(folders)[0].modified)

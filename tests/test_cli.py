@@ -53,7 +53,7 @@ def test_train_info_evaluate(tmp_path):
     assert "epoch 2/2" in trained.stderr  # the progress bar
     info = cli("info", str(out))
     assert info.returncode == 0 and "aae (deterministic encoder), latent 2-D" in info.stdout
-    assert "mixture (dim=2, components=10" in info.stdout
+    assert "prior      mixture (" in info.stdout and "components=10" in info.stdout
     described = json.loads(cli("info", str(out), "--json").stdout)
     evaluated = json.loads(cli("evaluate", str(out), "--json").stdout)
     # Evaluating again on the same data reproduces the metrics stored at the end of training.

@@ -119,6 +119,13 @@ def check_prior(config: ModelConfig, prior: Prior) -> None:
 # ---------------------------------------------------------------------------------------------------- phases
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One gradient step of `optimizer` on `loss`."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def reconstruction_step(
     model: AutoEncoder,
     x: torch.Tensor,
@@ -131,9 +138,7 @@ def reconstruction_step(
     with autocast():
         logits = model.decode_logits(model.encode(x, generator=generator).z, labels)
     loss = reconstruction_loss(logits.float(), x)  # .float(): the loss in fp32 under bf16 autocast (no-op in fp32)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    optimizer_step(optimizer, loss)
     return loss.detach()
 
 
@@ -153,17 +158,13 @@ def regularization_step(
         prior_z = prior.sample(x.shape[0], generator)
         prior_logits, code_logits = model.discriminate(prior_z), model.discriminate(z.detach())
     disc_loss = discriminator_loss(prior_logits.float(), code_logits.float())
-    disc_optimizer.zero_grad(set_to_none=True)
-    disc_loss.backward()
-    disc_optimizer.step()
+    optimizer_step(disc_optimizer, disc_loss)
     # 2. The encoder as generator, against the updated discriminator (whose weights get no gradient here).
     with frozen(model.discriminator):
         with autocast():
             code_logits = model.discriminate(z)
         gen_loss = generator_loss(code_logits.float())
-        gen_optimizer.zero_grad(set_to_none=True)
-        gen_loss.backward()
-        gen_optimizer.step()
+        optimizer_step(gen_optimizer, gen_loss)
     return disc_loss.detach(), gen_loss.detach()
 
 
@@ -200,17 +201,13 @@ def labelled_regularization_step(
         z = model.encode(batch.x, generator=generator).z
         prior_logits, code_logits = model.discriminate(prior_z, slots), model.discriminate(z.detach(), slots)
     disc_loss = discriminator_loss(prior_logits.float(), code_logits.float())
-    disc_optimizer.zero_grad(set_to_none=True)
-    disc_loss.backward()
-    disc_optimizer.step()
+    optimizer_step(disc_optimizer, disc_loss)
     # 2. The encoder as generator, against the updated discriminator.
     with frozen(model.discriminator):
         with autocast():
             code_logits = model.discriminate(z, slots)
         gen_loss = generator_loss(code_logits.float())
-        gen_optimizer.zero_grad(set_to_none=True)
-        gen_loss.backward()
-        gen_optimizer.step()
+        optimizer_step(gen_optimizer, gen_loss)
     return disc_loss.detach(), gen_loss.detach()
 
 
@@ -237,9 +234,7 @@ def categorical_reconstruction_step(
             logits = model.decode_logits(out.z)
     loss = reconstruction_loss(logits.float(), x)
     total = loss + head_separation_loss(model.cluster_heads, margin) if margin > 0 else loss
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    optimizer.step()
+    optimizer_step(optimizer, total)
     return loss.detach()
 
 
@@ -265,15 +260,11 @@ def categorical_regularization_step(
         disc_loss = discriminator_loss(
             model.discriminate_y(one_hot).float(), model.discriminate_y(y.detach()).float()
         ) + discriminator_loss(model.discriminate(prior_z).float(), model.discriminate(z.detach()).float())
-    disc_optimizer.zero_grad(set_to_none=True)
-    disc_loss.backward()
-    disc_optimizer.step()
+    optimizer_step(disc_optimizer, disc_loss)
     with frozen(model.discriminator), frozen(model.y_discriminator):
         with autocast():
             gen_loss = generator_loss(model.discriminate_y(y).float()) + generator_loss(model.discriminate(z).float())
-        gen_optimizer.zero_grad(set_to_none=True)
-        gen_loss.backward()
-        gen_optimizer.step()
+        optimizer_step(gen_optimizer, gen_loss)
     return disc_loss.detach(), gen_loss.detach()
 
 
@@ -284,9 +275,7 @@ def classification_step(
     with autocast():
         y_logits = model.encode(batch.labelled_x).y_logits
     loss = torch.nn.functional.cross_entropy(y_logits.float(), batch.labelled_y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    optimizer_step(optimizer, loss)
     return loss.detach()
 
 
@@ -308,9 +297,7 @@ def elbo_step(
         kl = gaussian_kl(mean, logvar, prior.std)
     else:
         kl = sampled_kl(z, mean, logvar, prior)
-    optimizer.zero_grad(set_to_none=True)
-    (recon + kl).backward()
-    optimizer.step()
+    optimizer_step(optimizer, recon + kl)
     return recon.detach(), kl.detach()
 
 

@@ -34,8 +34,8 @@ def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelCo
 
 
 def untrained_checkpoint(path: Path, digits, *, num_classes: int = 0, side: int = 8) -> Path:
-    """An untrained model with a random atlas: a decoder conditioned on classes (training such models lands
-    later in aae_core), or MNIST-sized 28×28 images (the shipped checkpoints' shape)."""
+    """An untrained model with a random atlas: MNIST-sized 28×28 images (the shipped checkpoints' shape) without
+    training on MNIST, or a decoder conditioned on classes."""
     config = ModelConfig(kind="aae", input_dim=side * side, latent_dim=2, hidden_dims=(64, 64),
                          disc_hidden_dims=(64, 64), num_classes=num_classes)
     torch.manual_seed(0)
@@ -67,7 +67,8 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, digits, one_torch_thread) -> Path:
-    """Small digits checkpoints: a 2-D AAE (mixture), a 2-D VAE, a 4-D AAE; untrained conditional and 28×28 ones."""
+    """Small digits checkpoints: a 2-D AAE (mixture), a 2-D VAE, a 4-D AAE, a 1-D AAE, a supervised (conditional)
+    AAE, and an untrained 28×28 one."""
     folder = tmp_path_factory.mktemp("app-checkpoints")
     quick = TrainConfig(epochs=2, seed=0, snapshots_per_epoch=1, snapshot_size=50)
     train(small_config("aae"), quick, make_prior("mixture", 2), digits, folder / "aae-mixture.safetensors",
@@ -78,7 +79,8 @@ def model_dir(tmp_path_factory, digits, one_torch_thread) -> Path:
           folder / "aae-gaussian-4d.safetensors", device="cpu", progress=False)
     train(small_config("aae", latent_dim=1), quick, make_prior("gaussian", 1), digits, folder / "aae-1d.safetensors",
           device="cpu", progress=False)
-    untrained_checkpoint(folder / "supervised.safetensors", digits, num_classes=10)
+    train(small_config("supervised", num_classes=10), quick, make_prior("gaussian", 2), digits,
+          folder / "supervised.safetensors", device="cpu", progress=False)
     untrained_checkpoint(folder / "untrained-28x28.safetensors", digits, side=28)
     return folder
 
@@ -184,7 +186,7 @@ def test_latent_map_replays_training_snapshots(use_folder, model_dir):
     replay = chart_specs(at)[1]
     assert len(replay["frames"]) == 3  # before training and after each of the 2 epochs (one snapshot per epoch)
     assert len(values(replay["frames"][-1]["data"][0]["x"])) == 50  # the snapshot subset
-    at = open_app(model="supervised")
+    at = open_app(model="untrained-28x28")
     assert not at.toggle and any("no replay" in c.value for c in at.main.caption)  # no snapshots: a caption
 
 

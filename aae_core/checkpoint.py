@@ -172,3 +172,19 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], stri
     check_weights(module, weights, strict)
     expected = module.state_dict()
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, strict=strict)
+
+
+def slim_checkpoint(checkpoint: Checkpoint, half: bool = True) -> Checkpoint:
+    """An inference-only copy: no discriminators, optimizer or generator state; floats in fp16 when `half`.
+
+    What the app needs stays: encoder and decoder weights, the atlas, the snapshots, the metadata and metrics.
+    """
+    dropped = ("model.discriminator.", "model.y_discriminator.", "optim.", "rng.")
+    tensors = {}
+    for key, value in checkpoint.tensors.items():
+        if key.startswith(dropped):
+            continue
+        tensors[key] = value.half() if half and value.is_floating_point() else value
+    metadata = {k: v for k, v in checkpoint.metadata.items() if k != "optimizers"}
+    metadata["inference_only"] = True
+    return Checkpoint(metadata, tensors)

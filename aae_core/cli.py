@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from . import reproduce
 from .acceleration import PRECISIONS
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, slim_checkpoint
 from .data import DATASETS, DatasetError, load_dataset
 from .devices import DEVICE_CHOICES, DeviceError
 from .distributed import is_main_process
@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     r.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="folder for checkpoints and tables")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    x = commands.add_parser("export", help="write an inference-only copy (no discriminators or optimizer state)")
+    x.add_argument("checkpoint", type=Path)
+    x.add_argument("--out", type=Path, required=True, help="where to write the slim checkpoint")
+    x.add_argument("--full-precision", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
 
     i = commands.add_parser("info", help="say what a checkpoint is")
     i.add_argument("checkpoint", type=Path)
@@ -300,7 +305,22 @@ def run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "info": run_info, "reproduce": run_reproduce}
+def run_export(args: argparse.Namespace) -> int:
+    checkpoint = load_checkpoint(args.checkpoint)
+    load_model(args.checkpoint)  # refuse to export what would not open
+    path = save_checkpoint(args.out, slim_checkpoint(checkpoint, half=not args.full_precision))
+    before, after = args.checkpoint.stat().st_size, path.stat().st_size
+    print(f"wrote {path}: {after / 2**20:.2f} MiB (from {before / 2**20:.2f} MiB)")
+    return 0
+
+
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "info": run_info,
+    "reproduce": run_reproduce,
+    "export": run_export,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

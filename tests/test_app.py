@@ -23,32 +23,52 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ENTRY = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
-PAGES = ["pages_/latent_map.py", "pages_/manifold.py", "pages_/sliders.py", "pages_/style_grid.py",
-         "pages_/compare.py", "pages_/train_live.py", "pages_/your_digit.py"]
+PAGES = [
+    "pages_/latent_map.py",
+    "pages_/manifold.py",
+    "pages_/sliders.py",
+    "pages_/style_grid.py",
+    "pages_/compare.py",
+    "pages_/train_live.py",
+    "pages_/your_digit.py",
+]
 
 
 def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelConfig:
     """Layers small enough to train on the digits in about a second."""
-    return ModelConfig(kind=kind, input_dim=64, latent_dim=latent_dim, hidden_dims=(64, 64),
-                       disc_hidden_dims=(64, 64), **overrides)
+    return ModelConfig(
+        kind=kind, input_dim=64, latent_dim=latent_dim, hidden_dims=(64, 64), disc_hidden_dims=(64, 64), **overrides
+    )
 
 
 def untrained_checkpoint(path: Path, digits, *, num_classes: int = 0, side: int = 8) -> Path:
     """An untrained model with a random atlas: MNIST-sized 28×28 images (the shipped checkpoints' shape) without
     training on MNIST, or a decoder conditioned on classes."""
-    config = ModelConfig(kind="aae", input_dim=side * side, latent_dim=2, hidden_dims=(64, 64),
-                         disc_hidden_dims=(64, 64), num_classes=num_classes)
+    config = ModelConfig(
+        kind="aae",
+        input_dim=side * side,
+        latent_dim=2,
+        hidden_dims=(64, 64),
+        disc_hidden_dims=(64, 64),
+        num_classes=num_classes,
+    )
     torch.manual_seed(0)
     model = build_model(config)
     codes = torch.randn(len(digits.eval), 2)
     metadata = {
         "model": {"kind": config.kind, "config": config.to_dict()},
         "prior": make_prior("gaussian", 2).to_config(),
-        "dataset": {"name": "digits" if side == 8 else "mnist", "image_shape": [side, side],
-                    "classes": [str(i) for i in range(10)]},
+        "dataset": {
+            "name": "digits" if side == 8 else "mnist",
+            "image_shape": [side, side],
+            "classes": [str(i) for i in range(10)],
+        },
     }
-    tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()},
-               "atlas.codes": codes, "atlas.labels": digits.eval.labels}
+    tensors = {
+        **{f"model.{k}": v for k, v in model.state_dict().items()},
+        "atlas.codes": codes,
+        "atlas.labels": digits.eval.labels,
+    }
     return save_checkpoint(path, Checkpoint(metadata, tensors))
 
 
@@ -71,16 +91,51 @@ def model_dir(tmp_path_factory, digits, one_torch_thread) -> Path:
     AAE, and an untrained 28×28 one."""
     folder = tmp_path_factory.mktemp("app-checkpoints")
     quick = TrainConfig(epochs=2, seed=0, snapshots_per_epoch=1, snapshot_size=50)
-    train(small_config("aae"), quick, make_prior("mixture", 2), digits, folder / "aae-mixture.safetensors",
-          device="cpu", progress=False)
-    train(small_config("vae"), quick, make_prior("gaussian", 2), digits, folder / "vae-gaussian.safetensors",
-          device="cpu", progress=False)
-    train(small_config("aae", latent_dim=4), quick, make_prior("gaussian", 4), digits,
-          folder / "aae-gaussian-4d.safetensors", device="cpu", progress=False)
-    train(small_config("aae", latent_dim=1), quick, make_prior("gaussian", 1), digits, folder / "aae-1d.safetensors",
-          device="cpu", progress=False)
-    train(small_config("supervised", num_classes=10), quick, make_prior("gaussian", 2), digits,
-          folder / "supervised.safetensors", device="cpu", progress=False)
+    train(
+        small_config("aae"),
+        quick,
+        make_prior("mixture", 2),
+        digits,
+        folder / "aae-mixture.safetensors",
+        device="cpu",
+        progress=False,
+    )
+    train(
+        small_config("vae"),
+        quick,
+        make_prior("gaussian", 2),
+        digits,
+        folder / "vae-gaussian.safetensors",
+        device="cpu",
+        progress=False,
+    )
+    train(
+        small_config("aae", latent_dim=4),
+        quick,
+        make_prior("gaussian", 4),
+        digits,
+        folder / "aae-gaussian-4d.safetensors",
+        device="cpu",
+        progress=False,
+    )
+    train(
+        small_config("aae", latent_dim=1),
+        quick,
+        make_prior("gaussian", 1),
+        digits,
+        folder / "aae-1d.safetensors",
+        device="cpu",
+        progress=False,
+    )
+    train(
+        small_config("supervised", num_classes=10),
+        quick,
+        make_prior("gaussian", 2),
+        digits,
+        folder / "supervised.safetensors",
+        device="cpu",
+        progress=False,
+    )
     untrained_checkpoint(folder / "untrained-28x28.safetensors", digits, side=28)
     return folder
 
@@ -368,8 +423,9 @@ def test_a_bad_checkpoint_gets_a_message_and_the_others_still_open(use_folder, m
             assert "could not be opened" in at.sidebar.error[0].value
     assert "pickle" in open_app(model="broken").main.error[0].value
     at = open_app(PAGES[4])  # the comparison has its own pickers
-    at.selectbox(key="compare_a").set_value(next(o for o in at.selectbox(key="compare_a").options
-                                                 if o.startswith("truncated"))).run()
+    at.selectbox(key="compare_a").set_value(
+        next(o for o in at.selectbox(key="compare_a").options if o.startswith("truncated"))
+    ).run()
     assert not at.exception and "Could not open this checkpoint" in at.main.error[0].value
     at = open_app(model="broken")
     good = next(o for o in at.sidebar.selectbox(key="model_label").options if o.startswith("aae-mixture"))

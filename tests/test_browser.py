@@ -24,8 +24,14 @@ from aae_core.priors import make_prior
 from aae_core.training import TrainConfig, train
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -62,9 +68,23 @@ def start_app(checkpoints: Path, runs: Path) -> tuple[subprocess.Popen, str]:
     """`streamlit run app/streamlit_app.py` on a free port, pointed at `checkpoints`; returns it and its URL."""
     port = free_port()
     env = {**os.environ, "AAE_CHECKPOINT_DIRS": str(checkpoints), "AAE_RUNS_DIR": str(runs)}
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "streamlit_app.py"),
-               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO / "app" / "streamlit_app.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -82,8 +102,15 @@ def app_url(tmp_path_factory) -> Iterator[str]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads in the main thread wait for a free core at every step on a busy CPU
     try:
-        train(config, TrainConfig(epochs=3, seed=0), make_prior("mixture", 2), load_digits_dataset(),
-              folder / "aae-mixture.safetensors", device="cpu", progress=False)
+        train(
+            config,
+            TrainConfig(epochs=3, seed=0),
+            make_prior("mixture", 2),
+            load_digits_dataset(),
+            folder / "aae-mixture.safetensors",
+            device="cpu",
+            progress=False,
+        )
     finally:
         torch.set_num_threads(threads)
     server, url = start_app(folder, tmp_path_factory.mktemp("runs"))
@@ -129,7 +156,8 @@ def test_dragging_a_slider_with_the_keyboard_redraws_the_digit(app_url, page):
         "([old]) => { const img = [...document.querySelectorAll('[data-testid=stImage]')]"
         ".find(e => e.innerText.includes('decode(z)'))?.querySelector('img');"
         " return img && img.complete && img.naturalWidth > 0 && img.src !== old; }",
-        arg=[first_src], timeout=30_000,
+        arg=[first_src],
+        timeout=30_000,
     )
     assert image.get_attribute("src") != first_src
     assert not page.locator("[data-testid=stException]").count()

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from aae_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from aae_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint, slim_checkpoint
 from aae_core.inference import load_model
 
 
@@ -168,3 +168,14 @@ def test_hostile_metadata_is_refused_without_allocating(tmp_path, trained_checkp
     deep = tmp_path / "deep.safetensors"
     save_file({"w": torch.ones(1)}, deep, metadata={"aae_core": "[" * 100_000 + "]" * 100_000})
     assert "nested too deeply" in one_line_error(deep)
+
+
+def test_slim_export_decodes_like_the_original(tmp_path, trained_checkpoint):
+    slim = save_checkpoint(tmp_path / "slim.safetensors", slim_checkpoint(load_checkpoint(trained_checkpoint)))
+    assert slim.stat().st_size < 0.4 * trained_checkpoint.stat().st_size  # no optimizer state, fp16
+    full, small = load_model(trained_checkpoint), load_model(slim)
+    assert small.model.decoder[0].weight.dtype == torch.float32  # computed in fp32, stored in fp16
+    z = torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
+    assert (full.decode(z) - small.decode(z)).abs().max() < 0.02
+    assert small.atlas.codes.shape == full.atlas.codes.shape and small.metrics == full.metrics
+    assert "optimizers" not in load_checkpoint(slim).metadata

@@ -34,13 +34,16 @@ def test_transparent_drawing_is_put_on_white_first():
     assert pixels.max() > 0.9 and pixels.min() < 0.1
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "empty"),
-    (b"this is not a picture", "not a picture"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a picture"),  # a PNG signature, truncated
-    (png(np.zeros((20, 20))), "blank"),
-    (b"x" * (MAX_UPLOAD_BYTES + 1), "MB"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"this is not a picture", "not a picture"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a picture"),  # a PNG signature, truncated
+        (png(np.zeros((20, 20))), "blank"),
+        (b"x" * (MAX_UPLOAD_BYTES + 1), "MB"),
+    ],
+)
 def test_bad_uploads_get_a_reason(data, message):
     with pytest.raises(DigitInputError, match=message):
         prepare_digit(data, (28, 28))

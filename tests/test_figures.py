@@ -110,8 +110,9 @@ def test_display_subset_is_fixed_and_bounded():
 
 def test_replay_has_one_frame_per_snapshot_on_a_fixed_scale():
     frames = np.random.default_rng(0).normal(size=(4, 30, 2))
-    figure = figures.replay_figure(np.array([0, 10, 20, 30]), frames, np.arange(30) % 10, extent=3.0,
-                                   prior_points=np.zeros((5, 2)))
+    figure = figures.replay_figure(
+        np.array([0, 10, 20, 30]), frames, np.arange(30) % 10, extent=3.0, prior_points=np.zeros((5, 2))
+    )
     assert [f.name for f in figure.frames] == ["0", "10", "20", "30"]
     assert all(f.traces == (1,) and len(f.data[0].x) == 30 for f in figure.frames)  # only the codes move
     assert tuple(figure.layout.xaxis.range) == (-3.0, 3.0) and len(figure.layout.sliders[0].steps) == 4

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aae_core.acceleration import bf16_supported
 from aae_core.data import load_dataset
 from aae_core.inference import LatentModel, load_model
 from aae_core.models import ModelConfig
@@ -62,17 +63,19 @@ def manifold_codes(side: int = 20, half_width: float = 2.0) -> torch.Tensor:
 
 
 def app_slider_rerun(app: Path, repeats: int) -> None:
-    """Time AppTest reruns of the app after moving its first slider (the sliders page if the first has none)."""
+    """Time AppTest reruns of the app after moving its first slider: on its sliders page (a page file with
+    "slider" in its name) when it has one and shows a slider, else on its first page."""
     if not app.exists():
         print(f"  app slider rerun: skipped, {app} does not exist on this branch (the app is built separately)")
         return
     from streamlit.testing.v1 import AppTest  # imported here: Streamlit is needed only for this part
 
     at = AppTest.from_file(str(app), default_timeout=120).run()
-    if not at.slider:
-        pages = sorted(p for p in (app.parent / "pages_").glob("*.py") if "slider" in p.name) if app.parent else []
-        if pages:
-            at.switch_page(str(pages[0].relative_to(app.parent))).run()
+    pages = sorted(p for p in app.parent.rglob("*.py") if "slider" in p.name and p != app)
+    if pages:
+        at.switch_page(str(pages[0].relative_to(app.parent))).run()
+        if not at.slider and not at.exception:  # that page shows no slider here (no model?): back to the first
+            at = AppTest.from_file(str(app), default_timeout=120).run()
     if at.exception or not at.slider:
         problem = at.exception[0].message if at.exception else "no slider on its first page or its sliders page"
         print(f"  app slider rerun: skipped ({problem})")
@@ -118,6 +121,9 @@ def main() -> None:
     show(
         "20x20 manifold grid (400 decodes)", timings(lambda: model.decode(grid), args.repeats // 4), "   target < 20 ms"
     )
+    if bf16_supported(torch.device("cpu")):  # what bf16 matmuls would give the grid (not what the app does)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            show("  the same grid under bf16 autocast", timings(lambda: model.decode(grid), args.repeats // 4))
     show(f"encode the {len(atlas_images):,}-image atlas", timings(lambda: model.encode(atlas_images), 10, warmup=1))
     app_slider_rerun(args.app, args.app_repeats)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")

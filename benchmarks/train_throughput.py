@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,12 +155,14 @@ def time_variants(variants: list[Variant], steps: int, batch_size: int, repeats:
     for variant in variants:
         variant.run(3)
     synchronize(device)
-    for _ in range(repeats):
+    for round_ in range(repeats):
         for variant in variants:
             started = time.perf_counter()
             variant.run(steps)
             synchronize(device)
             variant.rates.append(steps * batch_size / (time.perf_counter() - started))
+        rates = ", ".join(f"{v.name} {v.rates[-1]:,.0f}" for v in variants)
+        print(f"  round {round_ + 1}/{repeats}: {rates} samples/s", file=sys.stderr, flush=True)
 
 
 def report(variants: list[Variant], device: torch.device, batch_size: int, steps: int) -> None:
@@ -218,11 +221,14 @@ def parse_args() -> argparse.Namespace:
         help="the project's variants: precision, and -loop-adam for per-tensor Adam (default: fp32 bf16)",
     )
     parser.add_argument("--full-run", action="store_true", help="CUDA: also time 15,000 minibatches of 100")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] if args.device in ("all", "cpu") else []
     if args.device in ("all", "cuda"):
         if torch.cuda.is_available():

@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hidden", type=_sizes, default=_M.hidden_dims, help="hidden sizes of every network")
     r.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     r.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="folder for checkpoints and tables")
+    r.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast where supported")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
     x = commands.add_parser("export", help="write an inference-only copy (no discriminators or optimizer state)")
@@ -308,6 +309,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         device=args.device,
         progress=not args.quiet,
+        precision=args.precision,
     )
     print(reproduce.markdown_table(rows))
     md, js = reproduce.write_tables(rows, args.out)

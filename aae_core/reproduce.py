@@ -81,6 +81,7 @@ def run(
     hidden: tuple[int, ...] = (1000, 1000),
     device: str = "auto",
     progress: bool = True,
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
     """Train every experiment over `seeds` seeds; returns one row per experiment (paper value, ours per seed)."""
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -96,7 +97,7 @@ def run(
             path = out_dir / f"{name}-seed{seed}.safetensors"
             result = train(
                 config,
-                TrainConfig(epochs=epochs, seed=seed, labels=experiment.labels),
+                TrainConfig(epochs=epochs, seed=seed, labels=experiment.labels, precision=precision),
                 prior,
                 data,
                 path,

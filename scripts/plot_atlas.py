@@ -15,8 +15,18 @@ from PIL import Image, ImageDraw
 from aae_core.inference import load_model
 
 # Tableau-10, the colours most plotting libraries use for labels 0-9.
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+PALETTE = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 
 
 def draw_panel(path: Path, size: int = 420, extent: float | None = None) -> Image.Image:
@@ -46,8 +56,11 @@ def draw_panel(path: Path, size: int = 420, extent: float | None = None) -> Imag
     m = model.metrics
     outside = 1 - inside.mean()
     draw.text((margin, size), f"{model.kind.upper()}  {path.stem}", fill="black")
-    draw.text((margin, size + 14), f"swd {m['prior_swd']:.2f}  mmd {m['prior_mmd']:.3f}  gap {m['prior_gap']:.2f}"
-              f"  knn {m['knn_accuracy']:.2f}", fill="black")
+    draw.text(
+        (margin, size + 14),
+        f"swd {m['prior_swd']:.2f}  mmd {m['prior_mmd']:.3f}  gap {m['prior_gap']:.2f}  knn {m['knn_accuracy']:.2f}",
+        fill="black",
+    )
     draw.text((margin, size + 28), f"{outside:.1%} of codes outside the frame", fill=(90, 90, 90))
     return image
 

@@ -1,0 +1,102 @@
+"""Write checkpoints/README.md: one model card per shipped checkpoint, its metrics measured by `evaluate`.
+
+Usage: python scripts/model_cards.py DATA_DIR [CHECKPOINT_DIR]
+The metrics are recomputed on the MNIST test set from the shipped (fp16) files, so every number on a card is what
+`python -m aae_core evaluate CHECKPOINT --data-dir DATA_DIR` prints. The training command, seed, epochs, device and
+wall time come from CHECKPOINT_DIR/TRAINING_LOG.md, written by scripts/train_checkpoints.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from aae_core.data import load_dataset
+from aae_core.inference import load_model
+from aae_core.training import evaluate
+
+WHAT = {
+    "ae": "Plain autoencoder: no regularizer, so its codes leave gaps and spill past the prior (the baseline).",
+    "aae": "Adversarial autoencoder: a discriminator pushes the codes to fill the prior.",
+    "vae": "VAE baseline: the same MLPs and budget, a KL term (estimated by sampling for the mixture prior).",
+    "supervised": "Supervised AAE: the label goes to the decoder, z keeps the style (style × class grid).",
+    "labelled-prior": "AAE with labels in the adversarial part: each class is pushed onto its own mixture component.",
+    "semi-supervised": "Semi-supervised AAE: categorical y and Gaussian z, trained with 100 labels.",
+    "cluster": "Unsupervised clustering AAE: 16 clusters, no labels. After 10 epochs its clusters do not follow the "
+    "digit classes yet (see the errors): a weak model, shipped so the app has one of each kind.",
+}
+SHOWN = [
+    "recon_nll",
+    "recon_mse",
+    "prior_swd",
+    "prior_mmd",
+    "prior_gap",
+    "knn_accuracy",
+    "classification_error",
+    "cluster_error_paper",
+    "cluster_error_majority",
+]
+
+
+def training_log(folder: Path) -> dict[str, list[str]]:
+    rows = {}
+    log = folder / "TRAINING_LOG.md"
+    if log.exists():
+        for line in log.read_text().splitlines()[2:]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def card(path: Path, data_dir: Path, log: dict[str, list[str]]) -> tuple[str, dict[str, float]]:
+    model = load_model(path)
+    data = load_dataset(model.metadata["dataset"]["name"], data_dir)
+    metrics, _ = evaluate(model.model, model.prior, data, seed=model.metadata["training"]["config"]["seed"])
+    meta = model.metadata
+    prior = meta["prior"]
+    lines = [f"### {path.stem}", "", WHAT.get(model.kind, model.kind), ""]
+    lines.append(
+        f"- {model.kind}, {model.latent_dim}-D code, hidden {list(model.config.hidden_dims)}, prior {prior['name']} "
+        f"({', '.join(f'{k}={v}' for k, v in prior['params'].items() if k != 'dim')}), "
+        f"{meta['training']['epoch']} epochs, {path.stat().st_size / 2**20:.2f} MiB"
+    )
+    if path.stem in log:
+        _, flags, seed, epochs, device, seconds = log[path.stem]
+        lines.append(
+            f"- trained with `python -m aae_core train {flags.strip('`')} --dataset mnist --epochs {epochs} "
+            f"--seed {seed}` on {device} in {seconds} s, then `python -m aae_core export`"
+        )
+    lines += ["", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {metrics[name]:.4f} |" for name in SHOWN if name in metrics]
+    return "\n".join(lines) + "\n", metrics
+
+
+def main(argv: list[str]) -> None:
+    if not argv:
+        raise SystemExit(__doc__)
+    data_dir = Path(argv[0])
+    folder = Path(argv[1]) if len(argv) > 1 else Path("checkpoints")
+    log = training_log(folder)
+    cards, measured = [], {}
+    for path in sorted(folder.glob("*.safetensors")):
+        text, metrics = card(path, data_dir, log)
+        cards.append(text)
+        measured[path.stem] = metrics
+        print(f"{path.stem}: " + ", ".join(f"{k}={metrics[k]:.4f}" for k in SHOWN if k in metrics))
+    header = (
+        "# Shipped checkpoints\n\n"
+        "Trained on MNIST by `EPOCHS=10 PRECISION=bf16 scripts/train_checkpoints.sh ../shared/data/mnist` "
+        "(seed, epochs, device and wall time of each in TRAINING_LOG.md; 2-core CPU, 8 min for all ten), slimmed "
+        "to inference-only fp16 files by `python -m aae_core export`. Every number below is what "
+        "`python -m aae_core evaluate CHECKPOINT --data-dir DIR` prints for the shipped file (10,000 test images); "
+        "`cards.json` holds them for the test that checks the files against their cards. Metrics: see the "
+        "README's *Metrics*.\n\n"
+    )
+    (folder / "README.md").write_text(header + "\n".join(cards))
+    (folder / "cards.json").write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {folder / 'README.md'} and {folder / 'cards.json'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_SUFFIX = ".safetensors"
+DEFAULT_MODEL = "aae-2d-mixture"  # the shipped checkpoint a first visit opens (when it is there)
 
 
 def runs_dir() -> Path:

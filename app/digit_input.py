@@ -24,8 +24,9 @@ def prepare_digit(data: bytes, image_shape: tuple[int, int], margin: float = 0.1
     if not data:
         raise DigitInputError("the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise DigitInputError(f"the file is {len(data) / 2**20:.0f} MB; please upload a picture under "
-                              f"{MAX_UPLOAD_BYTES // 2**20} MB")
+        raise DigitInputError(
+            f"the file is {len(data) / 2**20:.0f} MB; please upload a picture under {MAX_UPLOAD_BYTES // 2**20} MB"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -33,8 +34,14 @@ def prepare_digit(data: bytes, image_shape: tuple[int, int], margin: float = 0.1
             if picture.width * picture.height > MAX_PIXELS:
                 raise DigitInputError(f"the picture is {picture.width}×{picture.height} pixels; that is too large")
             picture.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as err:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as err:
         if isinstance(err, DigitInputError):
             raise
         raise DigitInputError("this file is not a picture that can be read (PNG, JPEG, BMP, GIF, WebP, TIFF)") from None

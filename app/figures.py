@@ -11,7 +11,16 @@ from PIL import Image
 
 # Ten distinct colours (Plotly's D3 palette) so digit classes 0-9 are told apart; cycled for more classes.
 LABEL_COLOURS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 )
 PRIOR_COLOUR = "rgba(90, 90, 90, 0.35)"
 
@@ -86,28 +95,54 @@ def latent_map_figure(
     figure = go.Figure()
     if prior_density is not None:
         xs, ys, density = prior_density
-        figure.add_trace(go.Heatmap(
-            x=xs, y=ys, z=density, name="prior density", showscale=False, hoverinfo="skip", zsmooth="best",
-            colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(60,60,60,0.45)"]],
-        ))
+        figure.add_trace(
+            go.Heatmap(
+                x=xs,
+                y=ys,
+                z=density,
+                name="prior density",
+                showscale=False,
+                hoverinfo="skip",
+                zsmooth="best",
+                colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(60,60,60,0.45)"]],
+            )
+        )
     elif prior_points is not None:
-        figure.add_trace(go.Scatter(
-            x=prior_points[:, 0], y=prior_points[:, 1], mode="markers", name="prior samples", hoverinfo="skip",
-            marker={"size": 3, "color": PRIOR_COLOUR},
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=prior_points[:, 0],
+                y=prior_points[:, 1],
+                mode="markers",
+                name="prior samples",
+                hoverinfo="skip",
+                marker={"size": 3, "color": PRIOR_COLOUR},
+            )
+        )
     for label in np.unique(labels):
         mask = labels == label
         name = _label_name(int(label), class_names)
-        figure.add_trace(go.Scatter(
-            x=points[mask, 0], y=points[mask, 1], mode="markers", name=name,
-            customdata=indices[mask],
-            hovertemplate=f"<b>{name}</b><br>example #%{{customdata}}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
-            marker={"size": 6, "color": LABEL_COLOURS[int(label) % len(LABEL_COLOURS)] if label >= 0 else "black",
-                    "opacity": 0.85, "line": {"width": 0}},
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=points[mask, 0],
+                y=points[mask, 1],
+                mode="markers",
+                name=name,
+                customdata=indices[mask],
+                hovertemplate=f"<b>{name}</b><br>example #%{{customdata}}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
+                marker={
+                    "size": 6,
+                    "color": LABEL_COLOURS[int(label) % len(LABEL_COLOURS)] if label >= 0 else "black",
+                    "opacity": 0.85,
+                    "line": {"width": 0},
+                },
+            )
+        )
     figure.update_layout(
-        title=title, height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        plot_bgcolor="white", legend={"title": {"text": "label"}, "itemsizing": "constant"},
+        title=title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        plot_bgcolor="white",
+        legend={"title": {"text": "label"}, "itemsizing": "constant"},
         hovermode="closest",  # no dragmode: Streamlit then makes a click select a point (pan mode)
         xaxis={"title": axis_titles[0], "zeroline": False, "gridcolor": "#eee"},
         yaxis={"title": axis_titles[1], "zeroline": False, "gridcolor": "#eee"},
@@ -129,8 +164,15 @@ def _label_name(label: int, class_names: Sequence[str] | None) -> str:
 def with_region(figure: go.Figure, x_range: tuple[float, float], y_range: tuple[float, float]) -> go.Figure:
     """A copy of the figure with a dashed rectangle marking the region a manifold grid covers."""
     marked = go.Figure(figure)
-    marked.add_shape(type="rect", x0=x_range[0], x1=x_range[1], y0=y_range[0], y1=y_range[1],
-                     line={"color": "black", "width": 2, "dash": "dash"}, fillcolor="rgba(0,0,0,0)")
+    marked.add_shape(
+        type="rect",
+        x0=x_range[0],
+        x1=x_range[1],
+        y0=y_range[0],
+        y1=y_range[1],
+        line={"color": "black", "width": 2, "dash": "dash"},
+        fillcolor="rgba(0,0,0,0)",
+    )
     return marked
 
 
@@ -138,8 +180,9 @@ def with_marker(figure: go.Figure, point: np.ndarray, name: str = "slider positi
     """A copy of the figure with one large star at `point` (x, y)."""
     marked = go.Figure(figure)
     star = {"symbol": "star", "size": 18, "color": "black", "line": {"color": "white", "width": 1}}
-    marked.add_trace(go.Scatter(x=[float(point[0])], y=[float(point[1])], mode="markers", name=name, marker=star,
-                                hoverinfo="name"))
+    marked.add_trace(
+        go.Scatter(x=[float(point[0])], y=[float(point[1])], mode="markers", name=name, marker=star, hoverinfo="name")
+    )
     return marked
 
 
@@ -162,33 +205,79 @@ def replay_figure(
     hover = [f"label {int(k)}" for k in labels] if len(labels) else None
 
     def codes_trace(points: np.ndarray) -> go.Scatter:
-        return go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name="codes", text=hover,
-                          hoverinfo="text", marker={"size": 6, "color": colours or "#1f77b4", "opacity": 0.85})
+        return go.Scatter(
+            x=points[:, 0],
+            y=points[:, 1],
+            mode="markers",
+            name="codes",
+            text=hover,
+            hoverinfo="text",
+            marker={"size": 6, "color": colours or "#1f77b4", "opacity": 0.85},
+        )
 
     data = []
     if prior_points is not None:
-        data.append(go.Scatter(x=prior_points[:, 0], y=prior_points[:, 1], mode="markers", name="prior samples",
-                               hoverinfo="skip", marker={"size": 3, "color": PRIOR_COLOUR}))
+        data.append(
+            go.Scatter(
+                x=prior_points[:, 0],
+                y=prior_points[:, 1],
+                mode="markers",
+                name="prior samples",
+                hoverinfo="skip",
+                marker={"size": 3, "color": PRIOR_COLOUR},
+            )
+        )
     codes_index = len(data)
     data.append(codes_trace(frames[0]))
     figure = go.Figure(
         data=data,
-        frames=[go.Frame(data=[codes_trace(points)], traces=[codes_index], name=str(int(step)))
-                for step, points in zip(steps, frames, strict=True)],
+        frames=[
+            go.Frame(data=[codes_trace(points)], traces=[codes_index], name=str(int(step)))
+            for step, points in zip(steps, frames, strict=True)
+        ],
     )
     play = {"frame": {"duration": 120, "redraw": False}, "transition": {"duration": 80}, "fromcurrent": True}
     jump = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}
     figure.update_layout(
-        height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="white", showlegend=False,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor="white",
+        showlegend=False,
         xaxis={"title": axis_titles[0], "range": [-extent, extent], "zeroline": False, "gridcolor": "#eee"},
-        yaxis={"title": axis_titles[1], "range": [-extent, extent], "zeroline": False, "gridcolor": "#eee",
-               "scaleanchor": "x", "scaleratio": 1},
-        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.08, "xanchor": "left",
-                      "yanchor": "top", "showactive": False, "buttons": [
-                          {"label": "▶ Play", "method": "animate", "args": [None, play]},
-                          {"label": "❚❚ Pause", "method": "animate", "args": [[None], jump]}]}],
-        sliders=[{"x": 0.2, "len": 0.8, "y": -0.05, "yanchor": "top", "currentvalue": {"prefix": "training step "},
-                  "steps": [{"label": str(int(step)), "method": "animate", "args": [[str(int(step))], jump]}
-                            for step in steps]}],
+        yaxis={
+            "title": axis_titles[1],
+            "range": [-extent, extent],
+            "zeroline": False,
+            "gridcolor": "#eee",
+            "scaleanchor": "x",
+            "scaleratio": 1,
+        },
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0.0,
+                "y": -0.08,
+                "xanchor": "left",
+                "yanchor": "top",
+                "showactive": False,
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], jump]},
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "x": 0.2,
+                "len": 0.8,
+                "y": -0.05,
+                "yanchor": "top",
+                "currentvalue": {"prefix": "training step "},
+                "steps": [
+                    {"label": str(int(step)), "method": "animate", "args": [[str(int(step))], jump]} for step in steps
+                ],
+            }
+        ],
     )
     return figure

@@ -10,7 +10,7 @@ import streamlit as st
 from aae_core.checkpoint import CheckpointError
 from aae_core.devices import DeviceError, available_devices
 from aae_core.inference import LatentModel, load_model
-from app.catalog import CheckpointFile, checkpoint_dirs, find_checkpoints
+from app.catalog import DEFAULT_MODEL, CheckpointFile, checkpoint_dirs, find_checkpoints
 
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "GPU (CUDA)"}
 
@@ -51,8 +51,10 @@ def _describe(model: LatentModel) -> str:
     epochs = model.metadata.get("training", {}).get("epoch")
     conditional = f" · {model.num_classes} classes" if model.num_classes else ""
     trained = f" · {epochs} epochs" if epochs is not None else ""
-    return (f"**{model.kind.upper()}** · {prior} prior · {model.latent_dim}-D latent{conditional}  \n"
-            f"{dataset.get('name', '?')} {h}×{w}{trained}")
+    return (
+        f"**{model.kind.upper()}** · {prior} prior · {model.latent_dim}-D latent{conditional}  \n"
+        f"{dataset.get('name', '?')} {h}×{w}{trained}"
+    )
 
 
 def render_sidebar() -> Selection:
@@ -74,7 +76,7 @@ def render_sidebar() -> Selection:
     wanted = pending or st.query_params.get("model")
     if pending or st.session_state.get("model_label") not in labels:
         # First visit, a link with ?model=NAME, a new model, or the file vanished: pick by name, else the first.
-        by_stem = [f.label for f in files if f.path.stem == wanted]
+        by_stem = [f.label for f in files if f.path.stem == (wanted or DEFAULT_MODEL)]
         st.session_state["model_label"] = by_stem[0] if by_stem else labels[0]
     label = sidebar.selectbox("Checkpoint", labels, key="model_label")
     chosen = files[labels.index(label)]
@@ -91,13 +93,19 @@ def render_sidebar() -> Selection:
 
 
 def _credits() -> None:
-    st.sidebar.caption("Adversarial autoencoders: Makhzani, Shlens, Jaitly, Goodfellow, Frey (2015), "
-                       "[arXiv:1511.05644](https://arxiv.org/abs/1511.05644).")
+    st.sidebar.caption(
+        "Adversarial autoencoders: Makhzani, Shlens, Jaitly, Goodfellow, Frey (2015), "
+        "[arXiv:1511.05644](https://arxiv.org/abs/1511.05644)."
+    )
 
 
 def _folder_input(current: str) -> None:
-    st.sidebar.text_input("Also look in folder", key="extra_folder", placeholder="/path/to/checkpoints",
-                          help="A folder of .safetensors checkpoints, e.g. your own runs; they join the list above.")
+    st.sidebar.text_input(
+        "Also look in folder",
+        key="extra_folder",
+        placeholder="/path/to/checkpoints",
+        help="A folder of .safetensors checkpoints, e.g. your own runs; they join the list above.",
+    )
     if current and not _is_folder(current):
         st.sidebar.error(f"No such folder: {current}")
 
@@ -117,8 +125,9 @@ def _device_picker() -> str:
     if wanted not in devices:
         # Kept for the session: the link or bookmark that asked for it is gone after the first rerun.
         what = DEVICE_NAMES.get(wanted, repr(wanted))
-        st.session_state["_device_note"] = (f"{what} was asked for, but this machine has none that PyTorch can use: "
-                                            "running on the CPU.")
+        st.session_state["_device_note"] = (
+            f"{what} was asked for, but this machine has none that PyTorch can use: running on the CPU."
+        )
     if "_device_note" in st.session_state:
         st.sidebar.warning(st.session_state["_device_note"])
     if len(devices) == 1:

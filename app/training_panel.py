@@ -21,8 +21,12 @@ from app import figures, latent
 from app.catalog import runs_dir
 
 KINDS = {"aae": "AAE (adversarial)", "vae": "VAE (KL to the prior)", "ae": "Plain autoencoder (no prior)"}
-PRIORS = {"mixture": "10 Gaussians on a circle", "gaussian": "Gaussian", "swissroll": "Swiss roll",
-          "uniform": "Uniform box"}
+PRIORS = {
+    "mixture": "10 Gaussians on a circle",
+    "gaussian": "Gaussian",
+    "swissroll": "Swiss roll",
+    "uniform": "Uniform box",
+}
 TWO_D_ONLY = {"mixture", "swissroll"}
 
 
@@ -40,8 +44,10 @@ class TrainingRequest:
         if self.prior in TWO_D_ONLY and self.latent_dim != 2:
             return f"The {PRIORS[self.prior].lower()} prior is 2-D: set the latent size to 2."
         if self.kind == "vae" and self.prior == "swissroll":
-            return ("The VAE needs the prior's density for its KL term and the swiss roll has none: "
-                    "that is exactly what the AAE avoids (it only needs samples). Pick the AAE.")
+            return (
+                "The VAE needs the prior's density for its KL term and the swiss roll has none: "
+                "that is exactly what the AAE avoids (it only needs samples). Pick the AAE."
+            )
         if self.kind == "vae" and self.prior == "uniform":
             return "The VAE's KL to a uniform box is infinite (its Gaussian posterior leaks outside). Pick the AAE."
         return None
@@ -65,8 +71,15 @@ def training_form(key: str, *, default_epochs: int = 20) -> TrainingRequest | No
         kind = left.selectbox("Model", list(KINDS), format_func=KINDS.get, key=f"{key}_kind")
         prior = right.selectbox("Prior", list(PRIORS), format_func=PRIORS.get, key=f"{key}_prior")
         latent_dim = left.number_input("Latent size", min_value=1, max_value=16, value=2, key=f"{key}_dim")
-        epochs = right.slider("Epochs", 5, 100, default_epochs, step=5, key=f"{key}_epochs",
-                              help="About half a second per epoch on a laptop CPU with 256 hidden units.")
+        epochs = right.slider(
+            "Epochs",
+            5,
+            100,
+            default_epochs,
+            step=5,
+            key=f"{key}_epochs",
+            help="About half a second per epoch on a laptop CPU with 256 hidden units.",
+        )
         hidden = left.select_slider("Hidden units per layer", [64, 128, 256, 512], value=256, key=f"{key}_hidden")
         seed = right.number_input("Seed", min_value=0, max_value=10_000, value=0, key=f"{key}_seed")
         pressed = st.form_submit_button("Train on the digits", type="primary", icon=":material/model_training:")
@@ -89,16 +102,20 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
     except OSError as err:
         st.error(f"Cannot write to {out.parent}: {err}. Set AAE_RUNS_DIR to a writable folder.")
         return None
-    model_config = ModelConfig(kind=request.kind, input_dim=data.train.images.shape[1], latent_dim=request.latent_dim,
-                               hidden_dims=(request.hidden,) * 2, disc_hidden_dims=(request.hidden,) * 2)
+    model_config = ModelConfig(
+        kind=request.kind,
+        input_dim=data.train.images.shape[1],
+        latent_dim=request.latent_dim,
+        hidden_dims=(request.hidden,) * 2,
+        disc_hidden_dims=(request.hidden,) * 2,
+    )
     prior = make_prior(request.prior, request.latent_dim)
     progress = st.progress(0.0, text="Starting…")
     live_map = st.empty()
     losses = st.empty()
 
     def on_log(entry: dict) -> None:
-        progress.progress(min(1.0, entry["epoch"] / request.epochs),
-                          text=f"Epoch {entry['epoch']} of {request.epochs}")
+        progress.progress(min(1.0, entry["epoch"] / request.epochs), text=f"Epoch {entry['epoch']} of {request.epochs}")
         shown = {k: round(v, 3) for k, v in entry.items() if k not in ("epoch", "step") and isinstance(v, float)}
         losses.caption("Losses this epoch: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
 
@@ -108,8 +125,17 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
     try:
         for target in range(chunk, request.epochs + chunk, chunk):
             target = min(target, request.epochs)
-            train(model_config, TrainConfig(epochs=target, seed=request.seed), prior, data, out, device="cpu",
-                  resume=out if out.exists() else None, progress=False, on_log=on_log)
+            train(
+                model_config,
+                TrainConfig(epochs=target, seed=request.seed),
+                prior,
+                data,
+                out,
+                device="cpu",
+                resume=out if out.exists() else None,
+                progress=False,
+                on_log=on_log,
+            )
             extent = _draw_live_map(live_map, out, f"Latent codes after epoch {target}", extent)
     except Exception as err:  # noqa: BLE001 - report any training failure as a message, keep the app alive
         st.error(f"Training stopped: {type(err).__name__}: {err}")
@@ -128,9 +154,16 @@ def _draw_live_map(slot, path: Path, title: str, extent: float) -> float:
     prior_points = None if samples is None else view.apply(samples)
     extent = max(extent, latent.symmetric_extent(view.points, prior_points))
     density = latent.prior_density_grid(model.prior, (-extent, extent), (-extent, extent), 80)
-    figure = figures.latent_map_figure(view.points, model.atlas.labels, prior_density=density,
-                                       prior_points=None if density is not None else prior_points,
-                                       axis_titles=view.axis_titles, extent=extent, title=title, height=460)
+    figure = figures.latent_map_figure(
+        view.points,
+        model.atlas.labels,
+        prior_density=density,
+        prior_points=None if density is not None else prior_points,
+        axis_titles=view.axis_titles,
+        extent=extent,
+        title=title,
+        height=460,
+    )
     slot.plotly_chart(figure, width="stretch")
     return extent
 

@@ -67,9 +67,15 @@ def shown_indices(n: int, method: str) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner="Drawing the latent map…", max_entries=64)
-def map_figure(_model: LatentModel, key: tuple, method: str = "pca", dims: tuple[int, int] | None = None,
-               height: int = 520, title: str | None = None,
-               extent: float | None = None) -> tuple[go.Figure, latent.Projection]:
+def map_figure(
+    _model: LatentModel,
+    key: tuple,
+    method: str = "pca",
+    dims: tuple[int, int] | None = None,
+    height: int = 520,
+    title: str | None = None,
+    extent: float | None = None,
+) -> tuple[go.Figure, latent.Projection]:
     """The latent map of a model's atlas against its prior: built once, then shared read-only (copy to modify).
 
     `dims` plots two raw latent dimensions instead of a projection (the manifold page of a >2-D model);
@@ -91,10 +97,16 @@ def map_figure(_model: LatentModel, key: tuple, method: str = "pca", dims: tuple
     if dims is None and _model.latent_dim == 2:
         density = latent.prior_density_grid(_model.prior, (-extent, extent), (-extent, extent))
     figure = figures.latent_map_figure(
-        view.points, atlas.labels[shown], indices=shown, prior_density=density,
-        prior_points=None if density is not None else prior_points, axis_titles=view.axis_titles,
+        view.points,
+        atlas.labels[shown],
+        indices=shown,
+        prior_density=density,
+        prior_points=None if density is not None else prior_points,
+        axis_titles=view.axis_titles,
         extent=extent if method != "tsne" or dims is not None else None,
-        class_names=class_names(_model) or None, title=title, height=height,
+        class_names=class_names(_model) or None,
+        title=title,
+        height=height,
     )
     return figure, view
 
@@ -120,8 +132,9 @@ def replay_figure(_model: LatentModel, key: tuple) -> go.Figure | None:
     samples = latent.prior_samples(_model.prior, 1500)
     prior_points = None if samples is None else linear.apply(samples)
     extent = latent.symmetric_extent(frames.reshape(-1, 2), prior_points)
-    return figures.replay_figure(snapshots.steps[keep], frames, snapshots.labels, extent=extent,
-                                 prior_points=prior_points, axis_titles=titles)
+    return figures.replay_figure(
+        snapshots.steps[keep], frames, snapshots.labels, extent=extent, prior_points=prior_points, axis_titles=titles
+    )
 
 
 def map_extent(model: LatentModel, key: tuple) -> float:
@@ -134,8 +147,10 @@ def map_extent(model: LatentModel, key: tuple) -> float:
 
 
 def no_atlas_message(model: LatentModel) -> None:
-    st.info(f"`{model.source}` carries no atlas (codes of its evaluation set), so there is no map to draw. "
-            "Checkpoints written by `python -m aae_core train` and by this app have one.")
+    st.info(
+        f"`{model.source}` carries no atlas (codes of its evaluation set), so there is no map to draw. "
+        "Checkpoints written by `python -m aae_core train` and by this app have one."
+    )
 
 
 def download_png(data: bytes, file_name: str, key: str, label: str = "Download PNG") -> None:

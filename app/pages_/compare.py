@@ -8,8 +8,9 @@ from app import figures, latent, views
 from app.sidebar import open_model, selection
 
 st.title("AAE vs VAE")
-st.caption("Two models of the same digits side by side: which one fills its prior, "
-           "and what each decodes from the same code.")
+st.caption(
+    "Two models of the same digits side by side: which one fills its prior, and what each decodes from the same code."
+)
 
 with st.expander("What am I looking at?", expanded=False):
     st.markdown(
@@ -27,25 +28,32 @@ current = selection()
 entries = list(current.files)
 if len(entries) < 2:
     st.warning("This page needs two checkpoints (ideally an AAE and a VAE of the same data and latent size).")
-    st.page_link("pages_/train_live.py", label="Train another one (for example a VAE) on the Train live page",
-                 icon=":material/model_training:")
+    st.page_link(
+        "pages_/train_live.py",
+        label="Train another one (for example a VAE) on the Train live page",
+        icon=":material/model_training:",
+    )
     st.stop()
 
 labels = [e.label for e in entries]
 
 
 def default_pair() -> tuple[int, int]:
-    """An AAE and a VAE with the same latent size and data, when the folders hold such a pair."""
+    """An AAE and a VAE with the same latent size and data (and the same prior, when there is such a pair)."""
     heads = {}
     for i, entry in enumerate(entries):
         model, _ = open_model(entry, current.device)
         if model is not None:
-            heads[i] = (model.kind, model.latent_dim, model.metadata.get("dataset", {}).get("name"))
-    for i, (kind, dim, data) in heads.items():
-        if kind == "aae":
-            for j, other in heads.items():
-                if other == ("vae", dim, data):
-                    return i, j
+            meta = model.metadata
+            heads[i] = (model.kind, model.latent_dim, meta.get("dataset", {}).get("name"), meta["prior"].get("name"))
+    for same_prior in (True, False):
+        for i, (kind, dim, data, prior) in heads.items():
+            if kind == "aae":
+                for j, (other, other_dim, other_data, other_prior) in heads.items():
+                    if (other, other_dim, other_data) == ("vae", dim, data) and (
+                        prior == other_prior or not same_prior
+                    ):
+                        return i, j
     return 0, 1
 
 
@@ -56,8 +64,10 @@ if st.session_state.get("compare_b") not in labels:
     st.session_state["compare_b"] = labels[1]
 
 pickers = st.columns(2)
-chosen = [pickers[0].selectbox("Left model", labels, key="compare_a"),
-          pickers[1].selectbox("Right model", labels, key="compare_b")]
+chosen = [
+    pickers[0].selectbox("Left model", labels, key="compare_a"),
+    pickers[1].selectbox("Right model", labels, key="compare_b"),
+]
 models: list[LatentModel] = []
 for column, label in zip(pickers, chosen, strict=True):
     model, problem = open_model(entries[labels.index(label)], current.device)
@@ -72,8 +82,11 @@ left, right = models
 same_dim = left.latent_dim == right.latent_dim
 same_data = left.metadata.get("dataset", {}).get("name") == right.metadata.get("dataset", {}).get("name")
 if not same_dim or not same_data:
-    st.warning("These two models differ in latent size or data, so the comparison is not like for like"
-               + ("" if same_dim else "; shared sliders need equal latent sizes") + ".")
+    st.warning(
+        "These two models differ in latent size or data, so the comparison is not like for like"
+        + ("" if same_dim else "; shared sliders need equal latent sizes")
+        + "."
+    )
 
 # One scale for both maps, so a tighter or wider spread of codes is visible at a glance.
 shared_extent = max(views.map_extent(m, views.model_key(m)) for m in models) if same_dim else None
@@ -84,29 +97,51 @@ for column, model, side in zip(map_columns, models, ("left", "right"), strict=Tr
         if model.atlas is None:
             views.no_atlas_message(model)
         else:
-            figure, _ = views.map_figure(model, views.model_key(model), "pca", height=420, title=title,
-                                         extent=shared_extent)
-            st.plotly_chart(figure, key=f"compare_map_{side}", width="stretch",
-                            config={"toImageButtonOptions": {"filename": f"{model.kind}-map", "scale": 2}})
+            figure, _ = views.map_figure(
+                model, views.model_key(model), "pca", height=420, title=title, extent=shared_extent
+            )
+            st.plotly_chart(
+                figure,
+                key=f"compare_map_{side}",
+                width="stretch",
+                config={"toImageButtonOptions": {"filename": f"{model.kind}-map", "scale": 2}},
+            )
 
 if same_dim:
+
     @st.fragment
     def shared_sliders() -> None:
         """Only this part reruns when a slider moves."""
         st.subheader("The same code, two decoders")
-        limit = float(max(max(latent.slider_limits(m.atlas.codes if m.atlas is not None else None,
-                                                   m.prior.scale() if m.prior is not None else 1.0)) for m in models))
+        limit = float(
+            max(
+                max(
+                    latent.slider_limits(
+                        m.atlas.codes if m.atlas is not None else None, m.prior.scale() if m.prior is not None else 1.0
+                    )
+                )
+                for m in models
+            )
+        )
         slider_column, *image_columns = st.columns([2, 1, 1])
         pair = views.scoped(left, "") + views.scoped(right, "")  # fresh sliders per pair: their range depends on it
-        values = [slider_column.slider(f"z{i + 1}", -limit, limit, 0.0, step=round(limit / 50, 3),
-                                       key=f"compare_z{i + 1}{pair}") for i in range(left.latent_dim)]
+        values = [
+            slider_column.slider(
+                f"z{i + 1}", -limit, limit, 0.0, step=round(limit / 50, 3), key=f"compare_z{i + 1}{pair}"
+            )
+            for i in range(left.latent_dim)
+        ]
         code = np.array(values, dtype=np.float32)
         for n, (column, model) in enumerate(zip(image_columns, models, strict=True)):
             with column:
                 image = views.decode(model, code, views.class_picker(model, key=f"compare_class_{n}"))[0]
                 png = figures.digit_png(image, 192)
-                st.image(png, caption=f"{'left' if n == 0 else 'right'}: {model.kind.upper()}", width=192,
-                         output_format="PNG")
+                st.image(
+                    png,
+                    caption=f"{'left' if n == 0 else 'right'}: {model.kind.upper()}",
+                    width=192,
+                    output_format="PNG",
+                )
                 views.download_png(png, f"{views.file_stem(model)}-decode.png", key=f"download_compare_{n}")
 
     shared_sliders()
@@ -114,9 +149,11 @@ if same_dim:
 st.subheader("Metrics")
 names = sorted(set(left.metrics) | set(right.metrics))
 if names:
-    table = {"metric": names,
-             f"left: {left.kind.upper()}": [round(left.metrics.get(n, float("nan")), 4) for n in names],
-             f"right: {right.kind.upper()}": [round(right.metrics.get(n, float("nan")), 4) for n in names]}
+    table = {
+        "metric": names,
+        f"left: {left.kind.upper()}": [round(left.metrics.get(n, float("nan")), 4) for n in names],
+        f"right: {right.kind.upper()}": [round(right.metrics.get(n, float("nan")), 4) for n in names],
+    }
     st.dataframe(table, hide_index=True)
 else:
     st.caption("Neither checkpoint stores metrics.")

@@ -8,8 +8,10 @@ from app.sidebar import require_model
 from app.training_panel import just_trained_note
 
 st.title("Latent map")
-st.caption("Where the encoder puts every evaluation digit, over the prior it was trained to match. "
-           "Click a dot to see its decode.")
+st.caption(
+    "Where the encoder puts every evaluation digit, over the prior it was trained to match. "
+    "Click a dot to see its decode."
+)
 just_trained_note()
 model = require_model()
 
@@ -33,15 +35,25 @@ if model.atlas is None:
 
 method = "pca"
 if model.latent_dim > 2:
-    method = st.radio("Projection", ["pca", "tsne"], horizontal=True, key="map_projection",
-                      format_func={"pca": "PCA (fast, linear)", "tsne": "t-SNE (slower, keeps neighbours)"}.get)
+    method = st.radio(
+        "Projection",
+        ["pca", "tsne"],
+        horizontal=True,
+        key="map_projection",
+        format_func={"pca": "PCA (fast, linear)", "tsne": "t-SNE (slower, keeps neighbours)"}.get,
+    )
 
 figure, view = views.map_figure(model, views.model_key(model), method)
 map_column, detail_column = st.columns([3, 2], gap="medium")
 with map_column:
-    event = st.plotly_chart(figure, key=views.scoped(model, "latent_map"), on_select="rerun",
-                            selection_mode=("points", "box", "lasso"), width="stretch",
-                            config={"toImageButtonOptions": {"filename": "latent-map", "scale": 2}})
+    event = st.plotly_chart(
+        figure,
+        key=views.scoped(model, "latent_map"),
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+        width="stretch",
+        config={"toImageButtonOptions": {"filename": "latent-map", "scale": 2}},
+    )
     st.caption("Camera icon (top right of the chart): download the map as PNG.")
 
 with detail_column:
@@ -50,8 +62,10 @@ with detail_column:
     chosen = np.array(sorted(i for i in picked if 0 <= i < len(model.atlas.codes)), dtype=int)
     if len(chosen) == 0:
         st.subheader("Selected digits")
-        st.info("Click a dot to decode it here. To take many at once, pick the lasso or box tool in the chart's "
-                "toolbar (top right) and draw around them; double-click the chart to clear the selection.")
+        st.info(
+            "Click a dot to decode it here. To take many at once, pick the lasso or box tool in the chart's "
+            "toolbar (top right) and draw around them; double-click the chart to clear the selection."
+        )
     else:
         shown = chosen[:100]
         st.subheader(f"{len(chosen)} selected" + (" (first 100 shown)" if len(chosen) > 100 else ""))
@@ -60,8 +74,10 @@ with detail_column:
         png = figures.grid_png(images, columns, target_px=min(420, 84 * columns))
         st.image(png, caption="What the decoder makes of each selected code (the reconstructions)", output_format="PNG")
         labels = model.atlas.labels[shown]
-        counts = ", ".join(f"{views.class_names(model)[k] if model.num_classes else k}: {int((labels == k).sum())}"
-                           for k in np.unique(labels))
+        counts = ", ".join(
+            f"{views.class_names(model)[k] if model.num_classes else k}: {int((labels == k).sum())}"
+            for k in np.unique(labels)
+        )
         st.caption(f"Labels in the selection: {counts}")
         views.download_png(png, f"{views.file_stem(model)}-selection.png", key="download_selection")
 
@@ -70,8 +86,12 @@ if model.snapshots is None or model.latent_dim < 2:
     st.caption("This checkpoint kept no snapshots of its codes during training, so there is no replay.")
 elif st.toggle("Replay training: how the codes moved while the model learned", key="show_replay"):
     st.caption("Press ▶ Play: each frame is the codes of the same evaluation digits at one moment of training.")
-    st.plotly_chart(views.replay_figure(model, views.model_key(model)), key="replay", width="stretch",
-                    config={"toImageButtonOptions": {"filename": "training-replay", "scale": 2}})
+    st.plotly_chart(
+        views.replay_figure(model, views.model_key(model)),
+        key="replay",
+        width="stretch",
+        config={"toImageButtonOptions": {"filename": "training-replay", "scale": 2}},
+    )
 
 with st.expander("Metrics of this checkpoint"):
     metrics = model.metrics

@@ -21,8 +21,12 @@ with st.expander("What am I looking at?", expanded=False):
         "- Sliders also move with the arrow keys once clicked."
     )
 
-limits = np.resize(latent.slider_limits(model.atlas.codes if model.atlas is not None else None,
-                                        model.prior.scale() if model.prior is not None else 1.0), model.latent_dim)
+limits = np.resize(
+    latent.slider_limits(
+        model.atlas.codes if model.atlas is not None else None, model.prior.scale() if model.prior is not None else 1.0
+    ),
+    model.latent_dim,
+)
 slider_keys = [views.scoped(model, f"z{i + 1}") for i in range(model.latent_dim)]  # fresh sliders per model
 
 
@@ -51,15 +55,27 @@ def use_example(current: LatentModel) -> None:
 
 
 buttons = st.columns([3, 2, 2, 3], vertical_alignment="bottom")
-buttons[0].button("Sample from the prior", on_click=sample_code, args=(model,), key="sample_prior", width="stretch",
-                  help="Set the sliders to a random code drawn from the model's prior")
-buttons[1].button("Reset to 0", on_click=set_code, args=(np.zeros(model.latent_dim),), key="reset_code",
-                  icon=":material/restart_alt:", width="stretch")
+buttons[0].button(
+    "Sample from the prior",
+    on_click=sample_code,
+    args=(model,),
+    key="sample_prior",
+    width="stretch",
+    help="Set the sliders to a random code drawn from the model's prior",
+)
+buttons[1].button(
+    "Reset to 0",
+    on_click=set_code,
+    args=(np.zeros(model.latent_dim),),
+    key="reset_code",
+    icon=":material/restart_alt:",
+    width="stretch",
+)
 if model.atlas is not None:
-    buttons[2].number_input("Evaluation example #", 0, len(model.atlas.codes) - 1, 0,
-                            key=views.scoped(model, "slider_example"))
-    buttons[3].button("Use this digit's code", key="use_example", on_click=use_example, args=(model,),
-                      width="stretch")
+    buttons[2].number_input(
+        "Evaluation example #", 0, len(model.atlas.codes) - 1, 0, key=views.scoped(model, "slider_example")
+    )
+    buttons[3].button("Use this digit's code", key="use_example", on_click=use_example, args=(model,), width="stretch")
 problem = st.session_state.pop("_sample_problem", None)
 if problem:
     st.warning(problem)
@@ -76,15 +92,17 @@ def slider_panel() -> None:
         for i, key in enumerate(slider_keys):
             limit = float(limits[i])
             st.session_state.setdefault(key, 0.0)  # the value lives in session state, so buttons can move it
-            values.append(slider_columns[i % per_row].slider(f"z{i + 1}", -limit, limit, step=round(limit / 50, 3),
-                                                             key=key))
+            values.append(
+                slider_columns[i % per_row].slider(f"z{i + 1}", -limit, limit, step=round(limit / 50, 3), key=key)
+            )
         label = views.class_picker(model, key="slider_class")
     code = np.array(values, dtype=np.float32)
     with image_column:
         image = views.decode(model, code, label)[0]
         png = figures.digit_png(image, 224)
-        st.image(png, caption=f"decode(z) for z = ({', '.join(f'{v:.2f}' for v in code)})", width=224,
-                 output_format="PNG")
+        st.image(
+            png, caption=f"decode(z) for z = ({', '.join(f'{v:.2f}' for v in code)})", width=224, output_format="PNG"
+        )
         views.download_png(png, f"{views.file_stem(model)}-decode.png", key="download_decode")
     st.session_state["_slider_code"] = code
 
@@ -108,8 +126,13 @@ def endpoint(kind: str, column, name: str, default: int) -> np.ndarray | None:
         if model.atlas is None:
             column.warning("No atlas in this checkpoint.")
             return None
-        index = column.number_input(f"{name}: example #", 0, len(model.atlas.codes) - 1, default,
-                                    key=views.scoped(model, f"interp_{name}_example"))
+        index = column.number_input(
+            f"{name}: example #",
+            0,
+            len(model.atlas.codes) - 1,
+            default,
+            key=views.scoped(model, f"interp_{name}_example"),
+        )
         label = model.atlas.labels[int(index)]
         column.caption(f"a {views.class_names(model)[label] if model.num_classes else label}")
         return model.atlas.codes[int(index)]

@@ -28,25 +28,38 @@ if not model.num_classes:
     st.info(
         f"**This {model.kind.upper()} is not conditional**: its decoder sees only *z*, so class and style are "
         "mixed together in the code and there is no class input to walk. Pick a supervised (conditional) model "
-        + ("to see the grid:" if conditional else "in the sidebar to see the grid; none of the checkpoints found "
-           "here is one yet.")
+        + (
+            "to see the grid:"
+            if conditional
+            else "in the sidebar to see the grid; none of the checkpoints found here is one yet."
+        )
     )
     for entry in conditional[:5]:
-        st.button(f"Open {entry.path.stem}", key=f"open_{entry.path.stem}", icon=":material/open_in_new:",
-                  on_click=lambda stem=entry.path.stem: st.session_state.update(_pick_next_run=stem))
+        st.button(
+            f"Open {entry.path.stem}",
+            key=f"open_{entry.path.stem}",
+            icon=":material/open_in_new:",
+            on_click=lambda stem=entry.path.stem: st.session_state.update(_pick_next_run=stem),
+        )
     st.stop()
 
 names = views.class_names(model)
 controls = st.columns(3)
-source = controls[0].radio("Styles", ["prior", "real"], key="style_source", horizontal=True,
-                           format_func={"prior": "sampled from the prior", "real": "encoded from real digits"}.get)
+source = controls[0].radio(
+    "Styles",
+    ["prior", "real"],
+    key="style_source",
+    horizontal=True,
+    format_func={"prior": "sampled from the prior", "real": "encoded from real digits"}.get,
+)
 rows = controls[1].slider("Rows (styles)", 1, 12, 6, key="style_rows")
 seed = controls[2].number_input("Seed", 0, 10_000, 0, key="style_seed")
 
 row_labels: list[str] = []
 if source == "real" and model.atlas is not None:
-    pick = np.random.default_rng(int(seed)).choice(len(model.atlas.codes), size=min(rows, len(model.atlas.codes)),
-                                                   replace=False)
+    pick = np.random.default_rng(int(seed)).choice(
+        len(model.atlas.codes), size=min(rows, len(model.atlas.codes)), replace=False
+    )
     styles = model.atlas.codes[pick]
     row_labels = [f"row {r + 1}: style of example #{i} (a {names[model.atlas.labels[i]]})" for r, i in enumerate(pick)]
 else:
@@ -61,8 +74,7 @@ classes = np.arange(model.num_classes)
 codes = np.repeat(styles, len(classes), axis=0)  # row-major: each style once per class
 labels = np.tile(classes, len(styles))
 grid = figures.grid_png(views.decode(model, codes, labels), len(classes), target_px=640)
-st.image(grid, caption="Columns: " + " ".join(names[:len(classes)]) + " — each row one style z",
-         output_format="PNG")
+st.image(grid, caption="Columns: " + " ".join(names[: len(classes)]) + " — each row one style z", output_format="PNG")
 if row_labels:
     st.caption("; ".join(row_labels))
 views.download_png(grid, f"{views.file_stem(model)}-style-class.png", key="download_style_grid")

@@ -22,8 +22,9 @@ with st.expander("What am I looking at?", expanded=False):
         "class, or in a gap?"
     )
 
-upload = st.file_uploader("A picture of one digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
-                          key="digit_upload")
+upload = st.file_uploader(
+    "A picture of one digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"], key="digit_upload"
+)
 if upload is None:
     st.info("Upload a picture to begin (PNG or JPEG; a phone photo of a digit on paper works).")
     st.stop()
@@ -52,13 +53,21 @@ with columns[2]:
         figure, view = views.map_figure(model, views.model_key(model), "pca", height=440)
         point = view.apply(code[None])
         if point is not None:
-            st.plotly_chart(figures.with_marker(figure, point[0], name="your digit"), key="digit_map",
-                            width="stretch", config={"toImageButtonOptions": {"filename": "your-digit", "scale": 2}})
+            st.plotly_chart(
+                figures.with_marker(figure, point[0], name="your digit"),
+                key="digit_map",
+                width="stretch",
+                config={"toImageButtonOptions": {"filename": "your-digit", "scale": 2}},
+            )
         if model.latent_dim > 2:
             st.caption("Codes projected to 2-D with PCA.")
         distances = np.linalg.norm(model.atlas.codes - code, axis=1)
         nearest = np.argsort(distances)[:5]
         names = views.class_names(model)
-        st.caption("Nearest evaluation digits: " + ", ".join(
-            f"#{i} (a {names[model.atlas.labels[i]] if model.num_classes else model.atlas.labels[i]})"
-            for i in nearest))
+        st.caption(
+            "Nearest evaluation digits: "
+            + ", ".join(
+                f"#{i} (a {names[model.atlas.labels[i]] if model.num_classes else model.atlas.labels[i]})"
+                for i in nearest
+            )
+        )

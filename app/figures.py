@@ -25,6 +25,18 @@ LABEL_COLOURS = (
 PRIOR_COLOUR = "rgba(90, 90, 90, 0.35)"
 
 
+def prior_samples_trace(points: np.ndarray) -> go.Scatter:
+    """Grey dots for 2-D prior samples, drawn beneath the codes."""
+    return go.Scatter(
+        x=points[:, 0],
+        y=points[:, 1],
+        mode="markers",
+        name="prior samples",
+        hoverinfo="skip",
+        marker={"size": 3, "color": PRIOR_COLOUR},
+    )
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Images in [0, 1] as uint8 grey levels."""
     return (np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
@@ -108,16 +120,7 @@ def latent_map_figure(
             )
         )
     elif prior_points is not None:
-        figure.add_trace(
-            go.Scatter(
-                x=prior_points[:, 0],
-                y=prior_points[:, 1],
-                mode="markers",
-                name="prior samples",
-                hoverinfo="skip",
-                marker={"size": 3, "color": PRIOR_COLOUR},
-            )
-        )
+        figure.add_trace(prior_samples_trace(prior_points))
     for label in np.unique(labels):
         mask = labels == label
         name = _label_name(int(label), class_names)
@@ -217,16 +220,7 @@ def replay_figure(
 
     data = []
     if prior_points is not None:
-        data.append(
-            go.Scatter(
-                x=prior_points[:, 0],
-                y=prior_points[:, 1],
-                mode="markers",
-                name="prior samples",
-                hoverinfo="skip",
-                marker={"size": 3, "color": PRIOR_COLOUR},
-            )
-        )
+        data.append(prior_samples_trace(prior_points))
     codes_index = len(data)
     data.append(codes_trace(frames[0]))
     figure = go.Figure(

@@ -100,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, default=_T.lr, help="Adam learning rate, reconstruction phase")
     t.add_argument("--disc-lr", type=_positive_float, default=_T.disc_lr, help="Adam learning rate, discriminator")
     t.add_argument("--gen-lr", type=_positive_float, default=_T.gen_lr, help="Adam learning rate, encoder as generator")
+    t.add_argument(
+        "--instance-noise",
+        type=float,
+        default=_T.instance_noise,
+        help="semi-supervised, cluster, dimred: std of the noise on both discriminators' inputs (0: none)",
+    )
+    t.add_argument(
+        "--labelled-reconstruction",
+        action="store_true",
+        help="semi-supervised: also reconstruct the labelled minibatch from its true label (not in the paper)",
+    )
     t.add_argument("--seed", type=int, default=_T.seed, help="random seed: same seed, same CPU run, same checkpoint")
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
     t.add_argument(
@@ -219,6 +230,8 @@ def run_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         disc_lr=args.disc_lr,
         gen_lr=args.gen_lr,
+        instance_noise=args.instance_noise,
+        labelled_reconstruction=args.labelled_reconstruction,
         seed=args.seed,
         labels=labels,
         log_every=args.log_every,

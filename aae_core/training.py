@@ -69,6 +69,13 @@ class TrainConfig:
     # Adam as one fused kernel per step (CPU and CUDA): the same update rule as the per-tensor loop, several times
     # less memory traffic; its rounding differs in the last bits, so runs repeat exactly only against the same setting.
     fused_adam: bool = True
+    # Semi-supervised family (paper §5-7) only. Gaussian noise of this std on both discriminators' inputs, real and
+    # fake alike: without it the y discriminator tells an exact one-hot from any softmax output and its gradient
+    # to the encoder vanishes, so the clusters collapse (docs/REPRODUCTION.md has the runs).
+    instance_noise: float = 0.3
+    # Semi-supervised: also reconstruct the labelled minibatch from its true one-hot label and its z (not in the
+    # paper; off by default: on MNIST with 100 labels it trained slower, docs/REPRODUCTION.md).
+    labelled_reconstruction: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adversarial_betas", tuple(float(b) for b in self.adversarial_betas))
@@ -84,6 +91,8 @@ class TrainConfig:
             raise ConfigError("--log-every and --checkpoint-every must be >= 1, snapshot settings >= 0")
         if self.labels < -1:
             raise ConfigError(f"--labels must be -1 (all), 0 (none) or a count, got {self.labels}")
+        if not (self.instance_noise >= 0 and math.isfinite(self.instance_noise)):
+            raise ConfigError(f"--instance-noise must be a number >= 0, got {self.instance_noise}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
@@ -223,9 +232,11 @@ def categorical_reconstruction_step(
     optimizer: torch.optim.Optimizer,
     autocast: Autocast = nullcontext,
     margin: float = 0.0,
+    labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Paper §5-7, phase 1: reconstruct x from q(y|x) and q(z|x) (or, for dimred, from W·y + z, with the heads
-    kept `margin` apart)."""
+    kept `margin` apart). `labelled` (images, labels) are reconstructed as well, from their true one-hot label.
+    Returns the loss on x."""
     with autocast():
         out = model.encode(x)
         if model.config.num_classes:
@@ -234,6 +245,12 @@ def categorical_reconstruction_step(
             logits = model.decode_logits(out.z)
     loss = reconstruction_loss(logits.float(), x)
     total = loss + head_separation_loss(model.cluster_heads, margin) if margin > 0 else loss
+    if labelled is not None:
+        labelled_x, labelled_y = labelled
+        with autocast():
+            one_hot = torch.nn.functional.one_hot(labelled_y, model.config.num_classes).to(labelled_x.dtype)
+            labelled_logits = model.decode_logits(model.encode(labelled_x).z, y=one_hot)
+        total = total + reconstruction_loss(labelled_logits.float(), labelled_x)
     optimizer_step(optimizer, total)
     return loss.detach()
 
@@ -246,24 +263,38 @@ def categorical_regularization_step(
     gen_optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     autocast: Autocast = nullcontext,
+    noise: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Paper §5, phase 2: one discriminator tells one-hot samples from q(y|x), another Gaussian samples from
-    q(z|x) (the style part, for dimred); then the encoder learns to fool both."""
-    categories = model.config.categories
+    q(z|x) (the style part, for dimred); then the encoder learns to fool both. Both discriminators see their
+    inputs, real and fake, through Gaussian noise of std `noise`."""
+    categories, n = model.config.categories, x.shape[0]
+
+    def noisy(t: torch.Tensor) -> torch.Tensor:
+        if noise == 0:
+            return t
+        return t + noise * torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
+
     one_hot = torch.nn.functional.one_hot(
-        torch.randint(categories, (x.shape[0],), generator=generator, device=x.device), categories
+        torch.randint(categories, (n,), generator=generator, device=x.device), categories
     ).float()
-    prior_z = prior.sample(x.shape[0], generator)
+    prior_z = prior.sample(n, generator)
     with autocast():
         out = model.encode(x)
-        y, z = out.y_logits.softmax(-1), out.style if out.style is not None else out.z
+        y, z = out.y_logits.softmax(-1).float(), (out.style if out.style is not None else out.z).float()
+        # The fakes' noise is drawn once and reused by the generator step, which sees the same noisy inputs.
+        y_noise, z_noise = noisy(torch.zeros_like(y)), noisy(torch.zeros_like(z))
         disc_loss = discriminator_loss(
-            model.discriminate_y(one_hot).float(), model.discriminate_y(y.detach()).float()
-        ) + discriminator_loss(model.discriminate(prior_z).float(), model.discriminate(z.detach()).float())
+            model.discriminate_y(noisy(one_hot)).float(), model.discriminate_y(y.detach() + y_noise).float()
+        ) + discriminator_loss(
+            model.discriminate(noisy(prior_z)).float(), model.discriminate(z.detach() + z_noise).float()
+        )
     optimizer_step(disc_optimizer, disc_loss)
     with frozen(model.discriminator), frozen(model.y_discriminator):
         with autocast():
-            gen_loss = generator_loss(model.discriminate_y(y).float()) + generator_loss(model.discriminate(z).float())
+            gen_loss = generator_loss(model.discriminate_y(y + y_noise).float()) + generator_loss(
+                model.discriminate(z + z_noise).float()
+            )
         optimizer_step(gen_optimizer, gen_loss)
     return disc_loss.detach(), gen_loss.detach()
 
@@ -337,11 +368,11 @@ def aae_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
     }
 
 
-def ae_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+def ae_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
     return {"recon": reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)}
 
 
-def aae_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+def aae_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
     recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)
     disc, gen = regularization_step(
         model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
@@ -349,12 +380,12 @@ def aae_update(model, batch, prior, optimizers, generator, autocast=nullcontext)
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def vae_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+def vae_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
     recon, kl = elbo_step(model, batch.x, prior, optimizers["autoencoder"], generator, autocast)
     return {"recon": recon, "kl": kl}
 
 
-def supervised_update(model, batch, prior, optimizers, generator, autocast=nullcontext) -> dict[str, torch.Tensor]:
+def supervised_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
     """Paper §4: reconstruction from (z, one-hot label), then the usual regularization of z."""
     recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast, labels=batch.y)
     disc, gen = regularization_step(
@@ -363,7 +394,7 @@ def supervised_update(model, batch, prior, optimizers, generator, autocast=nullc
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def labelled_prior_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+def labelled_prior_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §2.3: reconstruction, then regularization with the label beside each code and each prior sample."""
     recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)
     disc, gen = labelled_regularization_step(
@@ -372,32 +403,54 @@ def labelled_prior_update(model, batch, prior, optimizers, generator, autocast=n
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def semi_supervised_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+def semi_supervised_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §5: reconstruction, regularization of y and z, then the semi-supervised classification phase."""
-    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=0.0)
+    labelled = (batch.labelled_x, batch.labelled_y) if config.labelled_reconstruction else None
+    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, labelled=labelled)
     disc, gen = categorical_regularization_step(
-        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+        model,
+        batch.x,
+        prior,
+        optimizers["discriminator"],
+        optimizers["generator"],
+        generator,
+        autocast,
+        config.instance_noise,
     )
     class_loss = classification_step(model, batch, optimizers["classifier"], autocast)
     return {"recon": recon, "disc": disc, "gen": gen, "class": class_loss}
 
 
-def cluster_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+def cluster_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §6: reconstruction and regularization of y and z; no labels anywhere."""
-    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=0.0)
+    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast)
     disc, gen = categorical_regularization_step(
-        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+        model,
+        batch.x,
+        prior,
+        optimizers["discriminator"],
+        optimizers["generator"],
+        generator,
+        autocast,
+        config.instance_noise,
     )
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def dimred_update(model, batch, prior, optimizers, generator, autocast=nullcontext):
+def dimred_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §7: as clustering, decoding W·y + z with the heads held apart; plus the classification phase when
     some labels are given."""
     margin = model.config.head_margin
     recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=margin)
     disc, gen = categorical_regularization_step(
-        model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+        model,
+        batch.x,
+        prior,
+        optimizers["discriminator"],
+        optimizers["generator"],
+        generator,
+        autocast,
+        config.instance_noise,
     )
     losses = {"recon": recon, "disc": disc, "gen": gen}
     if "classifier" in optimizers:
@@ -640,7 +693,7 @@ def train_epoch(
         if pool is not None:
             pick = torch.randint(len(pool[0]), (len(index),), generator=state.generator, device=images.device)
             batch.labelled_x, batch.labelled_y = pool[0][pick], pool[1][pick]
-        losses = recipe.update(model, batch, prior, state.optimizers, state.generator, autocast)
+        losses = recipe.update(model, batch, prior, state.optimizers, state.generator, autocast, config)
         step_losses = torch.stack([losses[name] for name in loss_names])
         totals += step_losses
         window += step_losses

@@ -131,3 +131,58 @@ def test_labelled_prior_discriminator_reads_the_label(tmp_path, digits):
     z = model.prior.sample_given_labels(labels, torch.Generator().manual_seed(0))
     own, other = model.model.discriminate(z, labels), model.model.discriminate(z, (labels + 5) % 10)
     assert (own > other).float().mean() > 0.65 and own.mean() > other.mean()
+
+
+def test_discriminators_see_their_inputs_through_instance_noise(digits):
+    # Without noise the y discriminator's real inputs are exact one-hots, which no softmax reaches: it wins and the
+    # clusters collapse. With --instance-noise both its real and fake inputs are blurred by N(0, noise²).
+    from aae_core.models import build_model
+    from aae_core.training import categorical_regularization_step
+
+    config = paper_model("cluster")
+    for noise in (0.0, 0.3):
+        torch.manual_seed(0)
+        model = build_model(config)
+        seen: list[torch.Tensor] = []
+        model.y_discriminator.register_forward_pre_hook(lambda module, args, store=seen: store.append(args[0].detach()))
+        optimizers = [
+            torch.optim.Adam(model.y_discriminator.parameters()),
+            torch.optim.Adam(model.encoder.parameters()),
+        ]
+        categorical_regularization_step(
+            model, digits.train.images[:200], make_prior("gaussian", 2), *optimizers, torch.Generator(), noise=noise
+        )
+        real, fake, fake_again = seen  # prior one-hots, codes for the discriminator, codes for the generator
+        nearest_one_hot = torch.nn.functional.one_hot(real.argmax(1), config.categories).float()
+        assert abs(float((real - nearest_one_hot).std()) - noise) < 0.02
+        # The generator step is judged on the same noisy inputs the discriminator was trained on.
+        assert torch.allclose(fake, fake_again)
+        if noise == 0:
+            assert torch.allclose(fake.sum(1), torch.ones(200), atol=1e-5)  # plain softmax outputs
+        else:
+            assert not torch.allclose(fake.sum(1), torch.ones(200), atol=0.1)
+
+
+def test_labelled_reconstruction_decodes_the_labelled_batch_from_its_true_label(tmp_path, digits):
+    from aae_core.models import build_model
+    from aae_core.training import categorical_reconstruction_step
+
+    model = build_model(paper_model("semi-supervised"))
+    decoded: list[torch.Tensor] = []
+    model.decoder.register_forward_pre_hook(lambda module, args: decoded.append(args[0].detach()))
+    x, y = digits.train.images[:30], digits.train.labels[:30]
+    optimizer = torch.optim.Adam(model.parameters())
+    categorical_reconstruction_step(model, x[:20], optimizer, labelled=(x[20:], y[20:]))
+    unlabelled_input, labelled_input = decoded
+    assert torch.equal(labelled_input[:, 2:], torch.nn.functional.one_hot(y[20:], 10).float())  # (z, one-hot)
+    assert not torch.equal(unlabelled_input[:, 2:], unlabelled_input[:, 2:].round())  # softmax q(y|x), not a one-hot
+    result = fit(tmp_path, digits, paper_model("semi-supervised"), labels=100, epochs=1, labelled_reconstruction=True)
+    from aae_core.checkpoint import load_checkpoint
+
+    assert load_checkpoint(result.path).metadata["training"]["config"]["labelled_reconstruction"] is True
+
+
+def test_instance_noise_must_be_a_non_negative_number():
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ConfigError, match="--instance-noise"):
+            TrainConfig(instance_noise=bad)

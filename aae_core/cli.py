@@ -60,6 +60,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for PyTorch (0: its default, all cores; 1 is faster when other work shares the CPU)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aae_core", description="Adversarial autoencoders and baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,12 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--log-every", type=_positive_int, default=_T.log_every, help="steps between progress updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="CPU threads for PyTorch (0: its default, all cores; 1 is faster when other work shares the CPU)",
-    )
+    _add_threads_argument(t)
 
     e = commands.add_parser("evaluate", help="recompute a checkpoint's metrics on its dataset")
     e.add_argument("checkpoint", type=Path)
@@ -169,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="folder for checkpoints and tables")
     r.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast where supported")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_threads_argument(r)
 
     x = commands.add_parser("export", help="write an inference-only copy (no discriminators or optimizer state)")
     x.add_argument("checkpoint", type=Path)
@@ -312,6 +317,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, args.data_dir)
     rows = reproduce.run(
         args.experiments,

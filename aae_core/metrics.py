@@ -127,6 +127,25 @@ def prior_match(codes: torch.Tensor, prior: Prior, seed: int = 0, max_points: in
     return result
 
 
+@torch.no_grad()
+def component_purity(
+    codes: torch.Tensor, labels: torch.Tensor, prior: Prior, samples: int = 5000, seed: int = 0
+) -> float:
+    """How cleanly the prior's components (mixture modes, swiss-roll segments) separate the classes: each code joins
+    the component of its nearest prior sample, each component is named after its most common class, and this is
+    the share of codes whose class is their component's name. 1: one class per blob; 1/classes: no relation."""
+    generator = torch.Generator().manual_seed(seed)
+    reference, components = prior.sample_with_labels(samples, generator)
+    codes, labels = codes.float().cpu(), labels.cpu()
+    known = labels >= 0
+    codes, labels = codes[known], labels[known]
+    nearest = torch.cat([torch.cdist(chunk, reference).argmin(1) for chunk in codes.split(2000)])
+    joined = components[nearest]
+    counts = torch.zeros(int(components.max()) + 1, int(labels.max()) + 1)
+    counts.index_put_((joined, labels), torch.ones(len(labels)), accumulate=True)
+    return float(counts.max(1).values.sum() / max(len(labels), 1))
+
+
 # ---------------------------------------------------------------------------------------------------- paper metrics
 
 

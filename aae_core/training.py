@@ -36,6 +36,7 @@ from .losses import discriminator_loss, gaussian_kl, generator_loss, reconstruct
 from .metrics import (
     classification_error,
     clustering_error,
+    component_purity,
     encode_all,
     knn_accuracy,
     prior_match,
@@ -735,6 +736,8 @@ def evaluate(
         **prior_match(prior_codes, prior, seed=seed),
         "knn_accuracy": knn_accuracy(train_codes, knn_train.labels, eval_codes, data.eval.labels),
     }
+    if getattr(prior, "num_labels", 0) and config.kind != "dimred" and (data.eval.labels >= 0).any():
+        metrics["component_purity"] = component_purity(eval_codes, data.eval.labels, prior, seed=seed)
     if config.categories:
         eval_probs = encode_all(model, data.eval.images, part="y_logits").softmax(-1).cpu()
         if config.kind == "semi-supervised":

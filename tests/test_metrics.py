@@ -85,3 +85,16 @@ def test_clustering_error_protocols():
     assert clustering_error(probs, labels, protocol="paper") == pytest.approx(2 / 7)
     with pytest.raises(ValueError, match="choose paper or majority"):
         clustering_error(probs, labels, protocol="hungarian")
+
+
+def test_component_purity_is_one_for_one_class_per_blob_and_low_for_mixed_classes():
+    from aae_core.metrics import component_purity
+
+    prior = MixturePrior(2)
+    codes, components = prior.sample_with_labels(3000, torch.Generator().manual_seed(5))
+    assert component_purity(codes, components, prior) > 0.99
+    assert component_purity(codes, (components + 3) % 10, prior) > 0.99  # which class takes which blob is free
+    shuffled = components[torch.randperm(3000, generator=torch.Generator().manual_seed(0))]
+    assert component_purity(codes, shuffled, prior) < 0.2
+    hidden = torch.where(torch.arange(3000) % 2 == 0, components, torch.full_like(components, -1))
+    assert component_purity(codes, hidden, prior) > 0.99  # unlabelled examples are left out

@@ -24,8 +24,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def summary(name: str, seconds: list[float]) -> None:
@@ -43,8 +49,15 @@ def make_checkpoint(folder: Path) -> None:
 
     torch.set_num_threads(1)  # the main thread's two-thread team crawls on a busy CPU (see app/tuning.py)
     config = ModelConfig(kind="aae", input_dim=64, latent_dim=2, hidden_dims=(256, 256), disc_hidden_dims=(256, 256))
-    train(config, TrainConfig(epochs=10, seed=0), make_prior("mixture", 2), load_dataset("digits"),
-          folder / "aae-mixture.safetensors", device="cpu", progress=False)
+    train(
+        config,
+        TrainConfig(epochs=10, seed=0),
+        make_prior("mixture", 2),
+        load_dataset("digits"),
+        folder / "aae-mixture.safetensors",
+        device="cpu",
+        progress=False,
+    )
 
 
 def server_side(model: str, repeats: int) -> None:
@@ -104,9 +117,21 @@ def browser(model: str, repeats: int) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "streamlit_app.py"), "--server.headless",
-               "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO / "app" / "streamlit_app.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     started = time.perf_counter()
     server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -126,8 +151,10 @@ def browser(model: str, repeats: int) -> None:
             page.goto(f"{url}/?model={model}")  # the default page, as a new user first sees it
             page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for(timeout=120_000)
             print(f"{'browser: latent map drawn (cold server)':<44} {1000 * (time.perf_counter() - opened):7.0f} ms")
-            for name, path, ready in (("latent map", "", ".js-plotly-plot .scatterlayer .point"),
-                                      ("sliders", "sliders", "[data-testid=stImage] img")):
+            for name, path, ready in (
+                ("latent map", "", ".js-plotly-plot .scatterlayer .point"),
+                ("sliders", "sliders", "[data-testid=stImage] img"),
+            ):
                 opened = time.perf_counter()
                 page.goto(f"{url}/{path}?model={model}")  # a new session on a warm server
                 page.locator(ready).first.wait_for(timeout=60_000)

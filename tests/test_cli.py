@@ -153,6 +153,8 @@ def test_paper_kinds_and_reproduce_smoke_run(tmp_path):
         "digits",
         "--seeds",
         "2",
+        "--first-seed",
+        "3",
         "--epochs",
         "1",
         "--hidden",
@@ -164,5 +166,6 @@ def test_paper_kinds_and_reproduce_smoke_run(tmp_path):
     assert table.returncode == 0, table.stderr
     rows = json.loads((tmp_path / "repro" / "reproduction.json").read_text())
     assert [r["experiment"] for r in rows] == ["semi-supervised-100", "clustering-16", "parzen"]
-    assert all(len(r["ours"]) == 2 for r in rows)
-    assert "| semi-supervised-100 | % error | 1.90 |" in table.stdout
+    assert all(len(r["ours"]) == 2 and r["seed_ids"] == [3, 4] for r in rows)
+    assert "| semi-supervised-100 | % error | 1.90 |" in table.stdout and "| 3, 4 |" in table.stdout
+    assert (tmp_path / "repro" / "semi-supervised-100-seed4.safetensors").exists()

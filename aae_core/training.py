@@ -178,6 +178,13 @@ def regularization_step(
     return disc_loss.detach(), gen_loss.detach()
 
 
+def instance_noise(like: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise of `std` shaped like `like`, for a discriminator's inputs (zeros when `std` is 0)."""
+    if std == 0:
+        return torch.zeros_like(like)
+    return std * torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
 @contextmanager
 def frozen(module: torch.nn.Module) -> Iterator[None]:
     """No gradient into `module`'s weights inside the block (under DDP: no gradient sync expected from it either)."""
@@ -272,9 +279,7 @@ def categorical_regularization_step(
     categories, n = model.config.categories, x.shape[0]
 
     def noisy(t: torch.Tensor) -> torch.Tensor:
-        if noise == 0:
-            return t
-        return t + noise * torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
+        return t + instance_noise(t, noise, generator)
 
     one_hot = torch.nn.functional.one_hot(
         torch.randint(categories, (n,), generator=generator, device=x.device), categories
@@ -284,7 +289,7 @@ def categorical_regularization_step(
         out = model.encode(x)
         y, z = out.y_logits.softmax(-1).float(), (out.style if out.style is not None else out.z).float()
         # The fakes' noise is drawn once and reused by the generator step, which sees the same noisy inputs.
-        y_noise, z_noise = noisy(torch.zeros_like(y)), noisy(torch.zeros_like(z))
+        y_noise, z_noise = instance_noise(y, noise, generator), instance_noise(z, noise, generator)
         disc_loss = discriminator_loss(
             model.discriminate_y(noisy(one_hot)).float(), model.discriminate_y(y.detach() + y_noise).float()
         ) + discriminator_loss(

@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", type=Path, default=None, help="folder of the IDX files")
     r.add_argument("--seeds", type=_positive_int, default=3, help="seeds per experiment (0, 1, ...)")
     r.add_argument("--first-seed", type=int, default=0, help="start the seeds here (runs seeds S..S+N-1)")
+    r.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="hold out this many training images, score them every epoch and also report the test error of the "
+        "best-scoring epoch (0: only the last epoch)",
+    )
     r.add_argument("--epochs", type=_positive_int, default=100, help="epochs per run")
     r.add_argument("--hidden", type=_sizes, default=_M.hidden_dims, help="hidden sizes of every network")
     r.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
@@ -326,6 +333,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         data,
         seeds=args.seeds,
         first_seed=args.first_seed,
+        validation=args.validation,
         epochs=args.epochs,
         out_dir=args.out,
         hidden=args.hidden,

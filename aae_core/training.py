@@ -779,8 +779,10 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    on_epoch: Callable[[TrainingState], None] | None = None,
 ) -> TrainResult:
     """Train a model and write its checkpoint to `out` (periodically and at the end); resume from `resume`.
+    `on_epoch` sees the training state after every epoch (for example to score a validation split).
 
     Launched by torchrun with several processes, it trains data-parallel (see `aae_core.distributed`): each rank
     trains on its shard and only rank 0 writes the checkpoint, shows progress and returns metrics.
@@ -863,6 +865,8 @@ def train(
             state.epoch += 1
             epoch_losses = distributed.mean_over_ranks(epoch_losses, dist_context)
             state.history.append({"epoch": state.epoch, "step": state.step, **epoch_losses})
+            if on_epoch is not None and is_main:
+                on_epoch(state)
             periodic = state.epoch % train_config.checkpoint_every == 0 and state.epoch < train_config.epochs
             if periodic and is_main:
                 save_checkpoint(out, state_to_checkpoint(state, run))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from aae_core.checkpoint import load_checkpoint
 from tests.conftest import make_idx_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,8 +156,10 @@ def test_paper_kinds_and_reproduce_smoke_run(tmp_path):
         "2",
         "--first-seed",
         "3",
+        "--validation",
+        "200",
         "--epochs",
-        "1",
+        "2",
         "--hidden",
         "32,32",
         "--quiet",
@@ -169,3 +172,11 @@ def test_paper_kinds_and_reproduce_smoke_run(tmp_path):
     assert all(len(r["ours"]) == 2 and r["seed_ids"] == [3, 4] for r in rows)
     assert "| semi-supervised-100 | % error | 1.90 |" in table.stdout and "| 3, 4 |" in table.stdout
     assert (tmp_path / "repro" / "semi-supervised-100-seed4.safetensors").exists()
+    # The held-out images pick an epoch per seed; its test error is reported beside the last epoch's.
+    for row in rows[:2]:
+        assert row["validation"] == 200 and len(row["ours_best"]) == 2
+        assert all(1 <= epoch <= 2 for epoch in row["best_epochs"])
+        assert all(0 <= error <= 100 for error in row["ours_best"])
+    assert "ours_best" not in rows[2]  # Parzen has no validation error to pick by
+    trained_on = load_checkpoint(tmp_path / "repro" / "clustering-16-seed3.safetensors").metadata["dataset"]
+    assert trained_on["n_train"] == 1438 - 200

@@ -21,10 +21,19 @@ WHAT = {
     "aae": "Adversarial autoencoder: a discriminator pushes the codes to fill the prior.",
     "vae": "VAE baseline: the same MLPs and budget, a KL term (estimated by sampling for the mixture prior).",
     "supervised": "Supervised AAE: the label goes to the decoder, z keeps the style (style × class grid).",
-    "labelled-prior": "AAE with labels in the adversarial part: each class is pushed onto its own mixture component.",
+    "labelled-prior": "AAE with labels in the adversarial part (paper §2.3, Fig. 4): each class is pushed onto its "
+    "own mixture component or swiss-roll segment.",
     "semi-supervised": "Semi-supervised AAE: categorical y and Gaussian z, trained with 100 labels.",
     "cluster": "Unsupervised clustering AAE: 16 clusters, no labels; each cluster is named after the digit it holds "
     "most (the errors below, by the paper's protocol and by majority).",
+}
+# What a reader should know about one checkpoint beyond its kind (measured; docs/TRAINING_NOTES.md has the runs).
+NOTES = {
+    "labelled-prior-2d-mixture": "The app opens this one first: ten blobs on a circle, one digit each.",
+    "aae-2d-mixture": "No labels: the codes fill the ten modes, but digits straddle them (component_purity); "
+    "labelled-prior-2d-mixture gives one digit per mode. The AAE vs VAE page pairs it with vae-2d-mixture.",
+    "aae-2d-swissroll": "No labels, and at this size and budget the codes do not follow the thin spiral (prior_gap, "
+    "prior_swd); longer training made it worse. labelled-prior-2d-swissroll does follow it.",
 }
 SHOWN = [
     "recon_nll",
@@ -50,13 +59,19 @@ def training_log(folder: Path) -> dict[str, list[str]]:
     return rows
 
 
+def total_minutes(log: dict[str, list[str]]) -> int:
+    """Training minutes of every logged model, together."""
+    return round(sum(int(row[5]) for row in log.values()) / 60)
+
+
 def card(path: Path, data_dir: Path, log: dict[str, list[str]]) -> tuple[str, dict[str, float]]:
     model = load_model(path)
     data = load_dataset(model.metadata["dataset"]["name"], data_dir)
     metrics, _ = evaluate(model.model, model.prior, data, seed=model.metadata["training"]["config"]["seed"])
     meta = model.metadata
     prior = meta["prior"]
-    lines = [f"### {path.stem}", "", WHAT.get(model.kind, model.kind), ""]
+    what = " ".join(filter(None, [WHAT.get(model.kind, model.kind), NOTES.get(path.stem)]))
+    lines = [f"### {path.stem}", "", what, ""]
     lines.append(
         f"- {model.kind}, {model.latent_dim}-D code, hidden {list(model.config.hidden_dims)}, prior {prior['name']} "
         f"({', '.join(f'{k}={v}' for k, v in prior['params'].items() if k != 'dim')}), "
@@ -85,11 +100,15 @@ def main(argv: list[str]) -> None:
         cards.append(text)
         measured[path.stem] = metrics
         print(f"{path.stem}: " + ", ".join(f"{k}={metrics[k]:.4f}" for k in SHOWN if k in metrics))
+    total_mib = sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 2**20
     header = (
         "# Shipped checkpoints\n\n"
-        "Trained on MNIST by `EPOCHS=10 PRECISION=bf16 scripts/train_checkpoints.sh ../shared/data/mnist` "
-        "(seed, epochs, device and wall time of each in TRAINING_LOG.md; 2-core CPU, 8 min for all ten), slimmed "
-        "to inference-only fp16 files by `python -m aae_core export`. Every number below is what "
+        "Trained on MNIST by `PRECISION=bf16 THREADS=1 scripts/train_checkpoints.sh ../shared/data/mnist` "
+        f"(seed, epochs, device and wall time of each in TRAINING_LOG.md: {total_minutes(log)} min for all "
+        f"{len(cards)} on a 2-core CPU, most with one thread beside other jobs), slimmed to inference-only fp16 "
+        "files by `python -m aae_core export`; "
+        f"{total_mib:.1f} MiB in all. The hidden size, 512, is measured against 256 and 1000 in "
+        "docs/CHECKPOINT_SIZES.md. Every number below is what "
         "`python -m aae_core evaluate CHECKPOINT --data-dir DIR` prints for the shipped file (10,000 test images); "
         "`cards.json` holds them for the test that checks the files against their cards. Metrics: see the "
         "README's *Metrics*.\n\n"

@@ -470,3 +470,16 @@ def test_catalog_lists_configured_folders_then_runs_and_skips_missing_ones(monke
     assert folders == [tmp_path / "a", tmp_path / "missing", tmp_path / "runs"]
     assert [f.path.name for f in find_checkpoints(folders)] == ["m.safetensors"]
     assert np.isfinite(find_checkpoints(folders)[0].modified)
+
+
+def test_the_shipped_folder_opens_the_labelled_mixture_first_and_pairs_the_mixture_aae_with_the_vae(use_folder):
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints"
+    use_folder(shipped)
+    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at.run()  # a first visit: no ?model= in the address
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox(key="model_label").value.startswith("labelled-prior-2d-mixture")
+    at.switch_page(PAGES[4]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="compare_a").value.startswith("aae-2d-mixture")
+    assert at.selectbox(key="compare_b").value.startswith("vae-2d-mixture")

@@ -32,8 +32,9 @@ NOTES = {
     "labelled-prior-2d-mixture": "The app opens this one first: ten blobs on a circle, one digit each.",
     "aae-2d-mixture": "No labels: the codes fill the ten modes, but digits straddle them (component_purity); "
     "labelled-prior-2d-mixture gives one digit per mode. The AAE vs VAE page pairs it with vae-2d-mixture.",
-    "aae-2d-swissroll": "No labels, and at this size and budget the codes do not follow the thin spiral (prior_gap, "
-    "prior_swd); longer training made it worse. labelled-prior-2d-swissroll does follow it.",
+    "aae-2d-swissroll": "Weak: at this size and budget the codes do not follow the thin spiral (prior_gap, "
+    "prior_swd), and longer training, instance noise, a slower generator or the labels (labelled-prior) made it "
+    "worse (docs/TRAINING_NOTES.md). Shipped to show what a failed prior match looks like.",
 }
 SHOWN = [
     "recon_nll",

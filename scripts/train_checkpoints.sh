@@ -37,7 +37,6 @@ models=(
   "vae-2d-mixture||--model vae --prior mixture --latent-dim 2"
   "supervised-2d||--model supervised --prior gaussian --latent-dim 2"
   "labelled-prior-2d-mixture|30|--model labelled-prior --prior mixture --latent-dim 2"
-  "labelled-prior-2d-swissroll|30|--model labelled-prior --prior swissroll --latent-dim 2"
   "semi-supervised-100|50|--model semi-supervised --labels 100 --prior gaussian --latent-dim 10"
   "cluster-16|30|--model cluster --clusters 16 --prior gaussian --latent-dim 5"
   "aae-8d-gaussian||--model aae --prior gaussian --latent-dim 8"

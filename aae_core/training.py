@@ -409,11 +409,9 @@ def labelled_prior_update(model, batch, prior, optimizers, generator, autocast, 
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def semi_supervised_update(model, batch, prior, optimizers, generator, autocast, config):
-    """Paper §5: reconstruction, regularization of y and z, then the semi-supervised classification phase."""
-    labelled = (batch.labelled_x, batch.labelled_y) if config.labelled_reconstruction else None
-    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, labelled=labelled)
-    disc, gen = categorical_regularization_step(
+def categorical_regularization(model, batch, prior, optimizers, generator, autocast, config):
+    """Phase 2 of the semi-supervised family, with this run's optimizers and instance noise."""
+    return categorical_regularization_step(
         model,
         batch.x,
         prior,
@@ -423,6 +421,13 @@ def semi_supervised_update(model, batch, prior, optimizers, generator, autocast,
         autocast,
         config.instance_noise,
     )
+
+
+def semi_supervised_update(model, batch, prior, optimizers, generator, autocast, config):
+    """Paper §5: reconstruction, regularization of y and z, then the semi-supervised classification phase."""
+    labelled = (batch.labelled_x, batch.labelled_y) if config.labelled_reconstruction else None
+    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, labelled=labelled)
+    disc, gen = categorical_regularization(model, batch, prior, optimizers, generator, autocast, config)
     class_loss = classification_step(model, batch, optimizers["classifier"], autocast)
     return {"recon": recon, "disc": disc, "gen": gen, "class": class_loss}
 
@@ -430,16 +435,7 @@ def semi_supervised_update(model, batch, prior, optimizers, generator, autocast,
 def cluster_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §6: reconstruction and regularization of y and z; no labels anywhere."""
     recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast)
-    disc, gen = categorical_regularization_step(
-        model,
-        batch.x,
-        prior,
-        optimizers["discriminator"],
-        optimizers["generator"],
-        generator,
-        autocast,
-        config.instance_noise,
-    )
+    disc, gen = categorical_regularization(model, batch, prior, optimizers, generator, autocast, config)
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
@@ -448,16 +444,7 @@ def dimred_update(model, batch, prior, optimizers, generator, autocast, config):
     some labels are given."""
     margin = model.config.head_margin
     recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=margin)
-    disc, gen = categorical_regularization_step(
-        model,
-        batch.x,
-        prior,
-        optimizers["discriminator"],
-        optimizers["generator"],
-        generator,
-        autocast,
-        config.instance_noise,
-    )
+    disc, gen = categorical_regularization(model, batch, prior, optimizers, generator, autocast, config)
     losses = {"recon": recon, "disc": disc, "gen": gen}
     if "classifier" in optimizers:
         losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast)

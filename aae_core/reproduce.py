@@ -20,7 +20,7 @@ import torch
 from .data import DataSplits, ImageData
 from .inference import load_model
 from .metrics import choose_parzen_sigma, classification_error, clustering_error, encode_all, parzen_log_likelihood
-from .models import AutoEncoder, ModelConfig
+from .models import AutoEncoder, ConfigError, ModelConfig
 from .priors import make_prior
 from .training import TrainConfig, TrainingState, evaluate, train
 
@@ -90,8 +90,6 @@ class BestEpoch:
 def hold_out(data: DataSplits, validation: int) -> tuple[DataSplits, ImageData]:
     """Training data without its last `validation` images (labelled subsets are drawn from the rest), and those."""
     n = len(data.train) - validation
-    if validation < 1 or n < 1:
-        raise ValueError(f"--validation must be between 1 and {len(data.train) - 1}, got {validation}")
     rest = DataSplits(data.train.subset(torch.arange(n)), data.eval)
     return rest, data.train.subset(torch.arange(n, len(data.train)))
 
@@ -134,6 +132,8 @@ def run(
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         raise ValueError(f"unknown experiment {unknown[0]!r}; choose from: {', '.join(EXPERIMENTS)}")
+    if not 0 <= validation < len(data.train):  # checked before any training, so no run is lost to it
+        raise ConfigError(f"--validation must be between 0 and {len(data.train) - 1}, got {validation}")
     rows = []
     for name in names:
         experiment = EXPERIMENTS[name]

@@ -180,3 +180,10 @@ def test_paper_kinds_and_reproduce_smoke_run(tmp_path):
     assert "ours_best" not in rows[2]  # Parzen has no validation error to pick by
     trained_on = load_checkpoint(tmp_path / "repro" / "clustering-16-seed3.safetensors").metadata["dataset"]
     assert trained_on["n_train"] == 1438 - 200
+
+
+def test_reproduce_refuses_a_validation_split_larger_than_the_data_before_training(tmp_path):
+    result = cli("reproduce", "parzen", "--dataset", "digits", "--validation", "5000", "--out", str(tmp_path / "repro"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--validation must be between 0 and 1437" in result.stderr
+    assert not (tmp_path / "repro").exists()  # nothing was trained

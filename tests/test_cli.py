@@ -187,3 +187,23 @@ def test_reproduce_refuses_a_validation_split_larger_than_the_data_before_traini
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--validation must be between 0 and 1437" in result.stderr
     assert not (tmp_path / "repro").exists()  # nothing was trained
+
+
+@pytest.mark.parametrize("kind,score", [("semi-supervised", "val_error"), ("cluster", "val_error_paper")])
+def test_validation_curve_script_scores_a_held_out_split_every_epoch(tmp_path, kind, score):
+    data = make_idx_dir(tmp_path / "mnist", n_train=200)
+    result = subprocess.run(
+        [sys.executable, "scripts/validation_curve.py", "--data-dir", str(data), "--kind", kind, "--labels", "20"]
+        + ["--validation", "50", "--epochs", "2", "--hidden", "16", "--precision", "fp32"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1", "2"]
+    for line in epochs:
+        fields = dict(item.split("=") for item in line.split()[3:])
+        assert 0 <= float(fields[score]) <= 1 and "recon" in fields

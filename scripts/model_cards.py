@@ -24,8 +24,8 @@ WHAT = {
     "labelled-prior": "AAE with labels in the adversarial part (paper §2.3, Fig. 4): each class is pushed onto its "
     "own mixture component or swiss-roll segment.",
     "semi-supervised": "Semi-supervised AAE: categorical y and Gaussian z, trained with 100 labels.",
-    "cluster": "Unsupervised clustering AAE: 16 clusters, no labels; each cluster is named after the digit it holds "
-    "most (the errors below, by the paper's protocol and by majority).",
+    "cluster": "Unsupervised clustering AAE: 16 clusters, no labels; the errors below name each cluster by the "
+    "paper's protocol (the label of its most confident training example) and by its majority label.",
 }
 # What a reader should know about one checkpoint beyond its kind (measured; docs/TRAINING_NOTES.md has the runs).
 NOTES = {

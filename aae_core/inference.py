@@ -73,6 +73,42 @@ class LatentModel:
         return self.config.kind
 
     @property
+    def name(self) -> str:
+        """The checkpoint's file name without its suffix (what the app's model picker shows)."""
+        return Path(self.source).stem or "model"
+
+    @property
+    def prior_name(self) -> str:
+        """The stored prior's name (also when it cannot be rebuilt here)."""
+        return str(_section(self.metadata, "prior").get("name", "?"))
+
+    @property
+    def dataset_name(self) -> str:
+        return str(_section(self.metadata, "dataset").get("name", "?"))
+
+    @property
+    def class_names(self) -> list[str]:
+        """A name per class the model knows (its dataset's classes, and at least one per decoder class)."""
+        names = _section(self.metadata, "dataset").get("classes") or []
+        count = max(self.num_classes, len(names))
+        return [str(names[i]) if i < len(names) else str(i) for i in range(count)]
+
+    @property
+    def step(self) -> int | None:
+        """Minibatch updates trained so far (tells apart two versions of one file); None if not recorded."""
+        return _section(self.metadata, "training").get("step")
+
+    @property
+    def epochs(self) -> int | None:
+        """Epochs trained; None if not recorded."""
+        return _section(self.metadata, "training").get("epoch")
+
+    @property
+    def inference_only(self) -> bool:
+        """Whether this is a slim copy written by `export` (no discriminators or optimizer state: not resumable)."""
+        return bool(self.metadata.get("inference_only", False))
+
+    @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
@@ -99,7 +135,8 @@ class LatentModel:
             "hidden_dims": list(self.config.hidden_dims),
             "prior": self.metadata["prior"],
             "dataset": self.metadata["dataset"],
-            "epochs": self.metadata.get("training", {}).get("epoch"),
+            "epochs": self.epochs,
+            "inference_only": self.inference_only,
             "has_atlas": self.atlas is not None,
             "snapshots": 0 if self.snapshots is None else len(self.snapshots.steps),
             "metrics": self.metrics,
@@ -162,6 +199,12 @@ class LatentModel:
         index = t.get("snapshots.index")
         labels = t["atlas.labels"][index].numpy() if index is not None and "atlas.labels" in t else np.array([])
         return Snapshots(t["snapshots.steps"].numpy(), t["snapshots.codes"].float().numpy(), labels)
+
+
+def _section(metadata: dict[str, Any], key: str) -> dict[str, Any]:
+    """A metadata section as a dict (empty when missing or not a dict)."""
+    value = metadata.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LatentModel:

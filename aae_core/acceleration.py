@@ -1,7 +1,8 @@
 """Speed options of the trainer: bf16 autocast, TF32 matmuls on CUDA, and `torch.compile` of the MLPs on CUDA.
 
-Every option is off by default so that a CPU run stays bit-reproducible (same seed, same checkpoint bytes); each one
-either works or falls back to plain fp32 eager execution with a warning, never a crash.
+Every option is off by default so that a CPU run stays bit-reproducible (same seed, same checkpoint bytes). bf16 on
+a CPU without native support trains (slowly) with a warning; on a GPU without it, it is refused with a clear
+ConfigError; a failing `torch.compile` falls back to eager execution with a warning.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import torch
 from torch import nn
 
-from .models import ConfigError
-
-PRECISIONS = ("fp32", "bf16")
+from .config import ConfigError
 
 Autocast = Callable[[], AbstractContextManager]
 
@@ -31,13 +30,12 @@ def bf16_supported(device: torch.device) -> bool:
 
 
 def make_autocast(device: torch.device, precision: str) -> Autocast:
-    """A factory of the context the forward passes run in: nothing for fp32, bf16 autocast for bf16.
+    """A factory of the context the forward passes run in: nothing for fp32, bf16 autocast for bf16 (`precision` is
+    one of config.PRECISIONS, checked where the TrainConfig is made).
 
     Only forwards and their losses' inputs are autocast; backward, the optimizers and the weights stay in fp32
     (PyTorch's recommended use of autocast). Losses are computed in fp32 by the phases.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return nullcontext
     if device.type == "cuda" and not bf16_supported(device):

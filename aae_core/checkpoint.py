@@ -4,6 +4,7 @@ Tensor names are prefixed by what they hold: `model.` (weights), `optim.<name>.`
 `rng.` (generator state), `atlas.` (codes and labels of the evaluation set), `snapshots.` (codes during training).
 The metadata (model kind, architecture, prior, dataset, training settings, history, metrics, format version) is one
 JSON document stored under the header key `aae_core`. Writes are atomic: a crash never leaves a half-written file.
+`rebuild_model` is the one place a model (and `stored_prior` the prior) is rebuilt from a checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+from .config import ModelConfig
+from .kinds import build_model
+from .models import AutoEncoder, inference_state_dict
+from .priors import Prior, prior_from_config
 
 FORMAT_NAME = "aae_core"
 FORMAT_VERSION = 1
@@ -188,3 +194,51 @@ def slim_checkpoint(checkpoint: Checkpoint, half: bool = True) -> Checkpoint:
     metadata = {k: v for k, v in checkpoint.metadata.items() if k != "optimizers"}
     metadata["inference_only"] = True
     return Checkpoint(metadata, tensors)
+
+
+# ---------------------------------------------------------------------------------------------------- rebuilding
+
+
+def stored_model_config(checkpoint: Checkpoint, source: str = "") -> ModelConfig:
+    """The architecture the metadata describes; CheckpointError when it is unusable."""
+    try:
+        return ModelConfig.from_dict(checkpoint.metadata["model"]["config"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(f"{source or 'checkpoint'}: its model settings are unusable ({err})") from None
+
+
+def stored_prior(checkpoint: Checkpoint) -> Prior:
+    """The prior the model was trained against; PriorError when it cannot be rebuilt (e.g. a callable)."""
+    return prior_from_config(checkpoint.metadata["prior"])
+
+
+def rebuild_model(
+    checkpoint: Checkpoint,
+    device: torch.device | str = "cpu",
+    *,
+    source: str = "",
+    inference_only: bool = True,
+) -> AutoEncoder:
+    """The checkpoint's model with its weights, on `device`.
+
+    The metadata is checked against the stored weights on the meta device first, so a hostile file that claims a
+    huge architecture is refused without allocating it. With `inference_only` the discriminators may be missing
+    (a slim `export`); otherwise every weight must be there.
+    """
+    config = stored_model_config(checkpoint, source)
+    weights = checkpoint.group("model")
+    with torch.device("meta"):
+        skeleton = build_model(config)
+    prefix = f"{source}: " if source else ""
+    needed = inference_state_dict(skeleton) if inference_only else skeleton.state_dict()
+    missing = next((k for k in needed if k not in weights), None)
+    if missing is not None:
+        raise CheckpointError(f"{prefix}checkpoint lacks weight '{missing}' that its architecture needs")
+    strict = len(weights) == len(skeleton.state_dict())
+    try:
+        check_weights(skeleton, weights, strict)
+    except CheckpointError as err:
+        raise CheckpointError(f"{prefix}{err}") from None
+    model = build_model(config)
+    load_weights(model, weights, strict)
+    return model.to(device)

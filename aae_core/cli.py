@@ -1,10 +1,13 @@
-"""Command line: `python -m aae_core {train,evaluate,info,reproduce}`."""
+"""Command line: `python -m aae_core {train,evaluate,info,reproduce,export}` (and `--version`).
+
+The `train` flags of the model and training settings come from the fields of `ModelConfig` and `TrainConfig`
+(config.py); the model kinds from `kinds.KINDS`; the priors from `priors.PRIORS`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,45 +15,30 @@ from typing import Any, NoReturn
 
 import torch
 
-from . import reproduce
-from .acceleration import PRECISIONS
+from . import __version__, reproduce
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, slim_checkpoint
+from .config import (
+    PRECISIONS,
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+    add_config_arguments,
+    config_values,
+    layer_sizes,
+    positive_float,
+    positive_int,
+)
 from .data import DATASETS, DatasetError, load_dataset
 from .devices import DEVICE_CHOICES, DeviceError
 from .distributed import is_main_process
+from .evaluation import evaluate
 from .inference import load_model
-from .models import ENCODER_KINDS, MODELS, ConfigError, ModelConfig
-from .priors import PriorError, make_prior
+from .kinds import get_kind
+from .priors import PriorError, make_prior, selectable_priors
 from .reproduce import EXPERIMENTS
-from .training import RECIPES, TrainConfig, evaluate, train
+from .trainer import train
 
 USER_ERRORS = (CheckpointError, DatasetError, ConfigError, PriorError, DeviceError)
-TRAIN_PRIORS = ("gaussian", "mixture", "swissroll", "uniform")
-_M, _T = ModelConfig(), TrainConfig()
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 1000,1000, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
-    return sizes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,78 +59,35 @@ def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aae_core", description="Adversarial autoencoders and baselines.")
+    parser.add_argument("--version", action="version", version=f"aae_core {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     t = commands.add_parser(
         "train", help="train a model and write a checkpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    t.add_argument("--model", choices=tuple(MODELS), default="aae", help="model kind")
+    add_config_arguments(t, ModelConfig)
     t.add_argument(
-        "--prior", choices=TRAIN_PRIORS, default="gaussian", help="prior on the code (the AE only reports its match)"
+        "--prior",
+        choices=selectable_priors(),
+        default="gaussian",
+        help="prior on the code (the AE only reports its match)",
     )
-    t.add_argument("--prior-std", type=_positive_float, default=1.0, help="std of the gaussian prior")
-    t.add_argument("--components", type=_positive_int, default=10, help="mixture components / swiss-roll segments")
-    t.add_argument("--uniform-half-width", type=_positive_float, default=2.0, help="uniform prior box half-width")
-    t.add_argument(
-        "--encoder", choices=ENCODER_KINDS, default=_M.encoder, help="posterior q(z|x) of the AAE (paper §2.1)"
-    )
-    t.add_argument("--latent-dim", type=_positive_int, default=_M.latent_dim, help="size of the code z")
-    t.add_argument(
-        "--labels",
-        type=int,
-        default=None,
-        help="labelled training examples, balanced and seeded: -1 all, 0 none, N that many "
-        "(default: all for supervised, labelled-prior and semi-supervised; none for dimred)",
-    )
-    t.add_argument("--clusters", type=_positive_int, default=16, help="clusters of the cluster and dimred models")
-    t.add_argument("--head-margin", type=float, default=_M.head_margin, help="dimred: least distance of cluster heads")
-    t.add_argument("--hidden", type=_sizes, default=_M.hidden_dims, help="encoder/decoder hidden sizes")
-    t.add_argument("--disc-hidden", type=_sizes, default=_M.disc_hidden_dims, help="discriminator hidden sizes")
+    t.add_argument("--prior-std", type=positive_float, default=1.0, help="std of the gaussian prior")
+    t.add_argument("--components", type=positive_int, default=10, help="mixture components / swiss-roll segments")
+    t.add_argument("--uniform-half-width", type=positive_float, default=2.0, help="uniform prior box half-width")
+    t.add_argument("--clusters", type=positive_int, default=16, help="clusters of the cluster and dimred models")
     t.add_argument("--dataset", choices=DATASETS, default=None, help="data (default: digits, or the resumed run's)")
     t.add_argument("--data-dir", type=Path, default=None, help="folder of IDX files (mnist etc.) or of images (folder)")
     t.add_argument("--download", action="store_true", help="download missing IDX files into --data-dir")
     t.add_argument(
-        "--image-size", type=_positive_int, default=28, help="side length images of --dataset folder are resized to"
+        "--image-size", type=positive_int, default=28, help="side length images of --dataset folder are resized to"
     )
-    t.add_argument("--epochs", type=_positive_int, default=_T.epochs, help="total epochs (also the target of --resume)")
-    t.add_argument("--batch-size", type=_positive_int, default=_T.batch_size, help="minibatch size")
-    t.add_argument("--lr", type=_positive_float, default=_T.lr, help="Adam learning rate, reconstruction phase")
-    t.add_argument("--disc-lr", type=_positive_float, default=_T.disc_lr, help="Adam learning rate, discriminator")
-    t.add_argument("--gen-lr", type=_positive_float, default=_T.gen_lr, help="Adam learning rate, encoder as generator")
-    t.add_argument(
-        "--instance-noise",
-        type=float,
-        default=_T.instance_noise,
-        help="semi-supervised, cluster, dimred: std of the noise on both discriminators' inputs (0: none)",
-    )
-    t.add_argument(
-        "--labelled-reconstruction",
-        action="store_true",
-        help="semi-supervised: also reconstruct the labelled minibatch from its true label (not in the paper)",
-    )
-    t.add_argument("--seed", type=int, default=_T.seed, help="random seed: same seed, same CPU run, same checkpoint")
+    add_config_arguments(t, TrainConfig)
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
-    t.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=_T.precision,
-        help="bf16: autocast the forward passes to bfloat16 (faster on CPUs with AVX512-BF16/AMX and on Ampere+ "
-        "GPUs; weights and optimizers stay fp32); fp32 keeps CPU runs bit-reproducible",
-    )
-    t.add_argument(
-        "--compile", action="store_true", help="CUDA only: torch.compile the MLPs (falls back to eager if it fails)"
-    )
     t.add_argument(
         "--out", type=Path, default=None, help="checkpoint path (default: runs/MODEL-PRIOR-DATASET.safetensors)"
     )
     t.add_argument("--resume", type=Path, default=None, help="continue the run saved in this checkpoint")
-    t.add_argument(
-        "--checkpoint-every", type=_positive_int, default=_T.checkpoint_every, help="epochs between checkpoints"
-    )
-    t.add_argument(
-        "--snapshots-per-epoch", type=int, default=_T.snapshots_per_epoch, help="latent snapshots per epoch (0: none)"
-    )
-    t.add_argument("--log-every", type=_positive_int, default=_T.log_every, help="steps between progress updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads_argument(t)
 
@@ -166,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--dataset", choices=DATASETS, default="mnist", help="data")
     r.add_argument("--data-dir", type=Path, default=None, help="folder of the IDX files")
-    r.add_argument("--seeds", type=_positive_int, default=3, help="seeds per experiment (0, 1, ...)")
+    r.add_argument("--seeds", type=positive_int, default=3, help="seeds per experiment (0, 1, ...)")
     r.add_argument("--first-seed", type=int, default=0, help="start the seeds here (runs seeds S..S+N-1)")
     r.add_argument(
         "--validation",
@@ -175,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="hold out this many training images, score them every epoch and also report the test error of the "
         "best-scoring epoch (0: only the last epoch)",
     )
-    r.add_argument("--epochs", type=_positive_int, default=100, help="epochs per run")
-    r.add_argument("--hidden", type=_sizes, default=_M.hidden_dims, help="hidden sizes of every network")
+    r.add_argument("--epochs", type=positive_int, default=100, help="epochs per run")
+    r.add_argument("--hidden", type=layer_sizes, default=ModelConfig.hidden_dims, help="hidden sizes of every network")
     r.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     r.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="folder for checkpoints and tables")
     r.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast where supported")
@@ -204,57 +149,22 @@ def _prior_params(args: argparse.Namespace) -> dict[str, Any]:
     return {"half_width": args.uniform_half_width}
 
 
-def label_sizes(kind: str, classes: int, clusters: int, labels: int) -> dict[str, int]:
-    """The label-related sizes of each model kind's architecture, for data with `classes` classes."""
-    if kind == "supervised":
-        return {"num_classes": classes}
-    if kind == "labelled-prior":
-        return {"label_slots": classes + 1}
-    if kind == "semi-supervised":
-        return {"categories": classes, "num_classes": classes}
-    if kind == "cluster":
-        return {"categories": clusters, "num_classes": clusters}
-    if kind == "dimred":  # with labels its categorical head is the classifier, so one head per class
-        return {"categories": classes if labels != 0 else clusters}
-    return {}
-
-
 def run_train(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    dataset = args.dataset
-    if args.resume is not None and dataset is None:
-        dataset = load_checkpoint(args.resume).metadata["dataset"]["name"]
-    data = load_dataset(dataset or "digits", args.data_dir, download=args.download, image_size=args.image_size)
-    labels = RECIPES[args.model].default_labels if args.labels is None else args.labels
+    resume = load_checkpoint(args.resume) if args.resume is not None else None
+    dataset = args.dataset or (resume.metadata["dataset"]["name"] if resume is not None else "digits")
+    data = load_dataset(dataset, args.data_dir, download=args.download, image_size=args.image_size)
+    kind = get_kind(args.kind)
+    labels = kind.default_labels if args.labels is None else args.labels
     model_config = ModelConfig(
-        kind=args.model,
+        **config_values(args, ModelConfig),
         input_dim=data.train.images.shape[1],
-        latent_dim=args.latent_dim,
-        hidden_dims=args.hidden,
-        disc_hidden_dims=args.disc_hidden,
-        encoder=args.encoder,
-        head_margin=args.head_margin,
-        **label_sizes(args.model, int(data.train.labels.max()) + 1, args.clusters, labels),
+        **kind.sizes(int(data.train.labels.max()) + 1, args.clusters, labels),
     )
-    train_config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        disc_lr=args.disc_lr,
-        gen_lr=args.gen_lr,
-        instance_noise=args.instance_noise,
-        labelled_reconstruction=args.labelled_reconstruction,
-        seed=args.seed,
-        labels=labels,
-        log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every,
-        snapshots_per_epoch=args.snapshots_per_epoch,
-        precision=args.precision,
-        compile=args.compile,
-    )
+    train_config = TrainConfig(**{**config_values(args, TrainConfig), "labels": labels})
     prior = make_prior(args.prior, args.latent_dim, **_prior_params(args))
-    out = args.out or args.resume or Path("runs") / f"{args.model}-{args.prior}-{data.train.name}.safetensors"
+    out = args.out or args.resume or Path("runs") / f"{args.kind}-{args.prior}-{data.train.name}.safetensors"
     try:
         result = train(
             model_config,
@@ -263,7 +173,7 @@ def run_train(args: argparse.Namespace) -> int:
             data,
             out,
             device=args.device,
-            resume=args.resume,
+            resume=resume,
             progress=not args.quiet,
         )
     except KeyboardInterrupt:

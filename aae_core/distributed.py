@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .devices import DeviceError
+from .devices import resolve_device
 
 # Seeds of the per-rank noise generators are spread this far apart so that ranks and epochs never share a stream.
 _RANK_SEED_STRIDE = 1_000_003
@@ -63,12 +63,10 @@ def setup(device: str = "auto") -> DistributedContext | None:
     if not launched_by_torchrun():
         return None
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device != "cpu" and torch.cuda.is_available()
-    if device.startswith("cuda") and not use_cuda:
-        raise DeviceError("--device cuda was asked for, but this machine's torch sees no CUDA GPU; use cpu or auto")
+    torch_device = resolve_device(device, local_rank)
+    use_cuda = torch_device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(local_rank)  # one GPU per process, as NCCL expects
-    torch_device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     owns_group = not dist.is_initialized()
     if owns_group:
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(minutes=30))

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, CheckpointError, check_weights, load_checkpoint, load_weights
+from .checkpoint import Checkpoint, load_checkpoint, rebuild_model, stored_model_config, stored_prior
+from .config import ModelConfig
 from .devices import resolve_device
-from .models import AutoEncoder, ModelConfig, build_model, inference_state_dict
-from .priors import Prior, PriorError, prior_from_config
+from .models import AutoEncoder
+from .priors import Prior, PriorError
 
 
 @dataclass(frozen=True)
@@ -40,32 +41,14 @@ class LatentModel:
         self.source = source
         self.metadata = checkpoint.metadata
         self.device = resolve_device(device) if isinstance(device, str) else device
+        self.config: ModelConfig = stored_model_config(checkpoint, source)
         try:
-            self.config = ModelConfig.from_dict(self.metadata["model"]["config"])
-        except (ValueError, TypeError, KeyError) as err:
-            raise CheckpointError(f"{source}: its model settings are unusable ({err})") from None
-        try:
-            self.prior: Prior | None = prior_from_config(self.metadata["prior"])
+            self.prior: Prior | None = stored_prior(checkpoint)
+            self.prior_problem = ""
         except (ValueError, TypeError, KeyError) as err:
             self.prior, self.prior_problem = None, str(err)
-        weights = checkpoint.group("model")
-        # The metadata is checked against the stored weights on the meta device first, so a hostile file that
-        # claims a huge architecture is refused without allocating it.
-        with torch.device("meta"):
-            skeleton = build_model(self.config)
-        # Inference-only checkpoints leave the discriminator out; everything else must be there.
-        needed = inference_state_dict(skeleton)
-        if not all(k in weights for k in needed):
-            missing = next(k for k in needed if k not in weights)
-            raise CheckpointError(f"{source}: checkpoint lacks weight '{missing}' that its architecture needs")
-        strict = len(weights) == len(skeleton.state_dict())
-        try:
-            check_weights(skeleton, weights, strict)
-        except CheckpointError as err:
-            raise CheckpointError(f"{source}: {err}") from None
-        model = build_model(self.config)
-        load_weights(model, weights, strict)
-        self.model: AutoEncoder = model.to(self.device).eval().requires_grad_(False)
+        model = rebuild_model(checkpoint, self.device, source=source, inference_only=True)
+        self.model: AutoEncoder = model.eval().requires_grad_(False)
         self._checkpoint_tensors = checkpoint.tensors
 
     @property

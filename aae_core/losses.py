@@ -38,3 +38,9 @@ def sampled_kl(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, prior:
     """One-sample Monte Carlo estimate of KL(q(z|x) || p(z)) = E_q[log q(z|x) - log p(z)], mean over batch."""
     log_q = -0.5 * (((z - mean).pow(2) / logvar.exp()) + logvar + math.log(2 * math.pi)).sum(-1)
     return (log_q - prior.log_prob(z)).mean()
+
+
+def head_separation_loss(heads: torch.Tensor, margin: float) -> torch.Tensor:
+    """Paper §7: a hinge on the distance between every two cluster heads, zero once they are `margin` apart."""
+    distances = torch.pdist(heads)  # (K(K-1)/2,)
+    return torch.relu(margin - distances).sum()

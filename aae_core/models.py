@@ -1,66 +1,20 @@
-"""Architectures: encoders, decoder, discriminator, and the three models built from them (AE, AAE, VAE).
+"""Architectures: encoders, decoder, discriminators, and the eight models built from them (AE, AAE, VAE and the
+paper's supervised, labelled-prior, semi-supervised, clustering and dimensionality-reduction AAEs).
 
-A model file holds architecture only; losses live in `losses.py` and training phases in `training.py`.
-Default sizes follow the paper (Makhzani et al. 2015, appendix): two hidden layers of 1000 ReLU units.
+This file holds architecture only: losses live in `losses.py`, training phases in `phases.py`, and which model a
+kind name builds in `kinds.py`. Default sizes follow the paper (Makhzani et al. 2015, appendix): two hidden layers
+of 1000 ReLU units.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-ENCODER_KINDS = ("deterministic", "gaussian", "universal")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot work (bad sizes, unknown kinds, a prior a model cannot use)."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a model's architecture; saved inside every checkpoint."""
-
-    kind: str = "aae"  # registry name: ae | aae | vae
-    input_dim: int = 784  # flattened image size, H*W
-    latent_dim: int = 2  # size of the code z
-    hidden_dims: tuple[int, ...] = (1000, 1000)  # encoder and decoder hidden layers (decoder mirrored)
-    disc_hidden_dims: tuple[int, ...] = (1000, 1000)  # discriminator hidden layers (AAE only)
-    encoder: str = "deterministic"  # deterministic | gaussian | universal (paper §2.1); VAE forces gaussian
-    noise_dim: int = 16  # extra noise inputs of the universal-approximator encoder
-    num_classes: int = 0  # one-hot label fed to the decoder beside z (supervised AAE, paper §4); 0 = none
-    categories: int = 0  # size of the encoder's categorical head y: classes (§5), clusters (§6), cluster heads (§7)
-    label_slots: int = 0  # labels shown to the discriminator, plus one "unlabelled" slot (paper §2.3, Fig. 3)
-    head_margin: float = 4.0  # dimred: cluster heads closer than this are pushed apart (paper §7's η)
-
-    def __post_init__(self) -> None:
-        # Accept lists from JSON and the CLI but keep the frozen config hashable.
-        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
-        object.__setattr__(self, "disc_hidden_dims", tuple(int(h) for h in self.disc_hidden_dims))
-        if self.kind not in MODELS:
-            raise ConfigError(f"unknown model {self.kind!r}; choose one of: {', '.join(MODELS)}")
-        if self.encoder not in ENCODER_KINDS:
-            raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of: {', '.join(ENCODER_KINDS)}")
-        if self.input_dim < 1 or self.latent_dim < 1 or self.noise_dim < 1:
-            raise ConfigError("input, latent and noise sizes must be >= 1")
-        if min(self.num_classes, self.categories, self.label_slots) < 0:
-            raise ConfigError("num_classes, categories and label_slots must be >= 0")
-        MODELS[self.kind].check_config(self)
-        if not self.hidden_dims or min(self.hidden_dims + self.disc_hidden_dims) < 1:
-            raise ConfigError("hidden layer sizes must be >= 1 (and the encoder needs at least one)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"unknown model settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
+from .config import ConfigError, ModelConfig
 
 
 def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
@@ -86,23 +40,56 @@ class EncoderOutput:
 
 
 class Encoder(nn.Module):
-    """q(z|x): deterministic, Gaussian posterior, or universal approximator (x plus noise), paper §2.1."""
+    """q(z|x) as one MLP; `kind` names the posterior (paper §2.1). Subclasses say how the MLP's output becomes z."""
 
-    def __init__(self, config: ModelConfig, kind: str) -> None:
+    kind: ClassVar[str] = "deterministic"
+
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.kind = kind
-        self.noise_dim = config.noise_dim if kind == "universal" else 0
-        out_dim = 2 * config.latent_dim if kind == "gaussian" else config.latent_dim
-        self.net = mlp(config.input_dim + self.noise_dim, config.hidden_dims, out_dim)
+        self.noise_dim = self.noise_inputs(config)
+        self.net = mlp(config.input_dim + self.noise_dim, config.hidden_dims, self.out_dim(config))
+
+    @staticmethod
+    def noise_inputs(config: ModelConfig) -> int:
+        """Noise values the MLP sees beside the pixels."""
+        return 0
+
+    @staticmethod
+    def out_dim(config: ModelConfig) -> int:
+        """Outputs of the MLP."""
+        return config.latent_dim
 
     def forward(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> EncoderOutput:
-        if self.kind == "deterministic":
-            return EncoderOutput(self.net(x))
-        if self.kind == "universal":
-            # Without sampling the noise is held at its mean (0), giving one repeatable code per input.
-            shape = (x.shape[0], self.noise_dim)
-            noise = torch.randn(shape, generator=generator, device=x.device) if sample else x.new_zeros(shape)
-            return EncoderOutput(self.net(torch.cat([x, noise], dim=1)))
+        """The code of flat images x (B, input_dim); deterministic: the same with or without `sample`."""
+        return EncoderOutput(self.net(x))
+
+
+class UniversalEncoder(Encoder):
+    """Universal approximator posterior: the MLP sees x and fresh noise, so one input has a distribution of codes."""
+
+    kind = "universal"
+
+    @staticmethod
+    def noise_inputs(config: ModelConfig) -> int:
+        return config.noise_dim
+
+    def forward(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> EncoderOutput:
+        # Without sampling the noise is held at its mean (0), giving one repeatable code per input.
+        shape = (x.shape[0], self.noise_dim)
+        noise = torch.randn(shape, generator=generator, device=x.device) if sample else x.new_zeros(shape)
+        return EncoderOutput(self.net(torch.cat([x, noise], dim=1)))
+
+
+class GaussianEncoder(Encoder):
+    """Gaussian posterior N(mean, exp(logvar)), sampled by reparameterization (also the VAE's encoder)."""
+
+    kind = "gaussian"
+
+    @staticmethod
+    def out_dim(config: ModelConfig) -> int:
+        return 2 * config.latent_dim
+
+    def forward(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> EncoderOutput:
         mean, logvar = self.net(x).chunk(2, dim=1)  # (B, z) each
         logvar = logvar.clamp(-12.0, 8.0)  # keeps exp() finite early in training
         if not sample:
@@ -111,16 +98,16 @@ class Encoder(nn.Module):
         return EncoderOutput(mean + eps * (0.5 * logvar).exp(), mean, logvar)
 
 
+ENCODERS: dict[str, type[Encoder]] = {cls.kind: cls for cls in (Encoder, GaussianEncoder, UniversalEncoder)}
+
+
 class AutoEncoder(nn.Module):
     """Plain autoencoder: the unregularized baseline whose latent space has gaps."""
-
-    kind: ClassVar[str] = "ae"
-    uses_prior: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config, self.encoder_kind(config))
+        self.encoder = ENCODERS[self.encoder_kind(config)](config)
         self.decoder = mlp(
             config.latent_dim + config.num_classes, tuple(reversed(config.hidden_dims)), config.input_dim
         )
@@ -166,9 +153,6 @@ class AutoEncoder(nn.Module):
 class AdversarialAutoEncoder(AutoEncoder):
     """AAE (paper §2): an autoencoder whose codes a discriminator tries to tell from prior samples."""
 
-    kind = "aae"
-    uses_prior = True
-
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         self.discriminator = mlp(config.latent_dim, config.disc_hidden_dims, 1)
@@ -181,9 +165,6 @@ class AdversarialAutoEncoder(AutoEncoder):
 class VariationalAutoEncoder(AutoEncoder):
     """VAE baseline (Kingma & Welling 2014) with the same MLPs; the encoder is always Gaussian."""
 
-    kind = "vae"
-    uses_prior = True
-
     @staticmethod
     def encoder_kind(config: ModelConfig) -> str:
         return "gaussian"
@@ -191,8 +172,6 @@ class VariationalAutoEncoder(AutoEncoder):
 
 class SupervisedAAE(AdversarialAutoEncoder):
     """Supervised AAE (paper §4, Fig. 6): the label goes to the decoder as a one-hot vector, so z keeps only style."""
-
-    kind = "supervised"
 
     @staticmethod
     def check_config(config: ModelConfig) -> None:
@@ -204,8 +183,6 @@ class LabelledPriorAAE(AdversarialAutoEncoder):
     """AAE with labels in the adversarial part (paper §2.3, Fig. 3): the discriminator sees a one-hot label beside
     each code, and each class's codes are pushed onto that class's own component of the prior; unlabelled examples
     use an extra slot and the whole prior."""
-
-    kind = "labelled-prior"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
@@ -227,9 +204,10 @@ class LabelledPriorAAE(AdversarialAutoEncoder):
 class CategoricalEncoder(nn.Module):
     """q(y|x) and q(z|x) from one trunk (paper §5, Fig. 8): a softmax head over `categories` and a linear z head."""
 
+    kind: ClassVar[str] = "deterministic"
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.kind = "deterministic"
         *trunk, last = config.hidden_dims
         self.trunk = nn.Sequential(mlp(config.input_dim, tuple(trunk), last), nn.ReLU())
         self.y_head = nn.Linear(last, config.categories)
@@ -243,9 +221,6 @@ class CategoricalEncoder(nn.Module):
 class SemiSupervisedAAE(AutoEncoder):
     """Semi-supervised AAE (paper §5): categorical y and Gaussian z from the encoder, each with its own
     discriminator; the decoder reconstructs from (y, z). With no labelled phase it is the clustering AAE (§6)."""
-
-    kind = "semi-supervised"
-    uses_prior = True
 
     def __init__(self, config: ModelConfig) -> None:
         nn.Module.__init__(self)
@@ -273,14 +248,10 @@ class SemiSupervisedAAE(AutoEncoder):
 class ClusteringAAE(SemiSupervisedAAE):
     """Unsupervised clustering AAE (paper §6): the semi-supervised architecture with K clusters and no labels."""
 
-    kind = "cluster"
-
 
 class DimensionalityReductionAAE(SemiSupervisedAAE):
     """Dimensionality-reduction AAE (paper §7, Fig. 10): the code is W·y + z, a learned cluster head per category
     plus a Gaussian style offset, decoded without the label; trained with or without labels."""
-
-    kind = "dimred"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
@@ -304,26 +275,6 @@ class DimensionalityReductionAAE(SemiSupervisedAAE):
         out = self.encoder(x, sample=sample, generator=generator)
         representation = self.heads(out.y_logits.softmax(-1)) + out.z
         return EncoderOutput(representation, y_logits=out.y_logits, style=out.z)
-
-
-MODELS: dict[str, type[AutoEncoder]] = {
-    cls.kind: cls
-    for cls in (
-        AutoEncoder,
-        AdversarialAutoEncoder,
-        VariationalAutoEncoder,
-        SupervisedAAE,
-        LabelledPriorAAE,
-        SemiSupervisedAAE,
-        ClusteringAAE,
-        DimensionalityReductionAAE,
-    )
-}
-
-
-def build_model(config: ModelConfig) -> AutoEncoder:
-    """Instantiate the registered model for `config.kind`."""
-    return MODELS[config.kind](config)
 
 
 def inference_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -23,6 +23,7 @@ class Prior:
 
     name: ClassVar[str] = "prior"
     has_density: ClassVar[bool] = True
+    selectable: ClassVar[bool] = True  # offered by name for the code z (the CLI's --prior, the app's picker)
     num_labels: int = 0  # components/segments sample_with_labels can report; 0 when it cannot
 
     def __init__(self, dim: int) -> None:
@@ -264,6 +265,7 @@ class CategoricalPrior(Prior):
     """One-hot vectors of `dim` classes (the semi-supervised AAE's prior on y)."""
 
     name = "categorical"
+    selectable = False  # the prior on y, not on the code
 
     def __init__(self, dim: int = 10) -> None:
         super().__init__(dim)
@@ -307,6 +309,11 @@ class CallablePrior(Prior):
 PRIORS: dict[str, type[Prior]] = {
     cls.name: cls for cls in (GaussianPrior, MixturePrior, SwissRollPrior, UniformPrior, CategoricalPrior)
 }
+
+
+def selectable_priors() -> tuple[str, ...]:
+    """The names of the priors a user can pick for the code z."""
+    return tuple(name for name, cls in PRIORS.items() if cls.selectable)
 
 
 def make_prior(name: str, dim: int, **params: Any) -> Prior:

@@ -17,12 +17,16 @@ from typing import Any
 
 import torch
 
+from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataSplits, ImageData
+from .evaluation import evaluate
 from .inference import load_model
+from .kinds import get_kind
 from .metrics import choose_parzen_sigma, classification_error, clustering_error, encode_all, parzen_log_likelihood
-from .models import AutoEncoder, ConfigError, ModelConfig
+from .models import AutoEncoder
 from .priors import make_prior
-from .training import TrainConfig, TrainingState, evaluate, train
+from .state import TrainingState
+from .trainer import train
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,14 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 def model_config(experiment: Experiment, data: DataSplits, hidden: tuple[int, ...]) -> ModelConfig:
     classes = int(data.train.labels.max()) + 1
-    k = experiment.sizes.get("clusters", classes)
-    categorical = {"categories": k, "num_classes": k} if experiment.kind in ("semi-supervised", "cluster") else {}
+    sizes = get_kind(experiment.kind).sizes(classes, experiment.sizes.get("clusters", classes), experiment.labels)
     return ModelConfig(
         kind=experiment.kind,
         input_dim=data.train.images.shape[1],
         latent_dim=experiment.latent_dim,
         hidden_dims=hidden,
         disc_hidden_dims=hidden,
-        **categorical,
+        **sizes,
     )
 
 

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from aae_core.acceleration import bf16_supported
+from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import load_dataset
 from aae_core.inference import LatentModel, load_model
-from aae_core.models import ModelConfig
 from aae_core.priors import make_prior
-from aae_core.training import RunInfo, TrainConfig, new_state, state_to_checkpoint
+from aae_core.state import RunInfo, new_state, state_to_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import load_dataset
-from aae_core.models import ModelConfig
 from aae_core.priors import make_prior
-from aae_core.training import TrainConfig, train
+from aae_core.trainer import train
 
 METRICS = ("recon_nll", "prior_swd", "prior_mmd", "prior_gap", "knn_accuracy")
 

@@ -9,7 +9,7 @@ Both sides train the paper's MNIST AAE on the same random 784-pixel data: encode
 (reconstruction, discriminator, generator). The classic loop is written the way public PyTorch AAEs write it: a
 DataLoader over a TensorDataset, the encoder run once per phase, the discriminator's loss backpropagated into the
 encoder too (its codes are not detached), Adam per tensor, and a `.item()` per loss per step. The project's side is
-`aae_core.training.train_epoch` on the data as one device tensor (fp32, and bf16 autocast where supported).
+`aae_core.loop.train_epoch` on the data as one device tensor (fp32, and bf16 autocast where supported).
 
 Variants are timed in turn inside one process (A, B, C, A, B, C, ...), so load from other processes on the machine
 hits them alike; each line reports the median and the spread of samples/s over the repeats, and each ratio is the
@@ -32,9 +32,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from aae_core.acceleration import bf16_supported
-from aae_core.models import ModelConfig
+from aae_core.config import ModelConfig, TrainConfig
+from aae_core.kinds import KINDS
+from aae_core.loop import train_epoch
 from aae_core.priors import make_prior
-from aae_core.training import RECIPES, TrainConfig, new_state, train_epoch
+from aae_core.state import new_state
 
 INPUT_DIM, HIDDEN, LATENT = 784, 1000, 2  # the paper's MNIST architecture (appendix)
 EPS = 1e-8  # the reference implementations' guard inside log()
@@ -132,7 +134,7 @@ class ProjectTrainer:
         # An "epoch" of exactly `steps` minibatches, drawn from the whole data set.
         index = torch.randperm(len(self.data), device=self.data.device)[: steps * self.config.batch_size]
         images = self.data[index]
-        train_epoch(self.state, RECIPES["aae"], self.prior, images, self.config, self.no_snapshots)
+        train_epoch(self.state, KINDS["aae"], self.prior, images, self.config, self.no_snapshots)
 
 
 # ---------------------------------------------------------------------------------------------------- timing

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from aae_core.data import load_dataset
+from aae_core.evaluation import evaluate
 from aae_core.inference import load_model
-from aae_core.training import evaluate
 
 WHAT = {
     "ae": "Plain autoencoder: no regularizer, so its codes leave gaps and spill past the prior (the baseline).",

@@ -16,11 +16,13 @@ import time
 
 import torch
 
+from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import load_dataset
+from aae_core.kinds import KINDS
+from aae_core.loop import train_epoch
 from aae_core.metrics import clustering_error, encode_all
-from aae_core.models import ModelConfig
 from aae_core.priors import make_prior
-from aae_core.training import RECIPES, TrainConfig, new_state, train_epoch, visible_labels
+from aae_core.state import new_state
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,16 +51,21 @@ def main() -> None:
     full = load_dataset("mnist", args.data_dir).train
     n_train = len(full) - args.validation
     train, val = full.subset(torch.arange(n_train)), full.subset(torch.arange(n_train, len(full)))
-    k = 10 if args.kind == "semi-supervised" else args.clusters
+    kind = KINDS[args.kind]
     latent = args.latent_dim or (10 if args.kind == "semi-supervised" else 5)
     hidden = (args.hidden, args.hidden)
+    labels = args.labels if args.kind == "semi-supervised" else 0
     config = ModelConfig(
-        kind=args.kind, latent_dim=latent, hidden_dims=hidden, disc_hidden_dims=hidden, categories=k, num_classes=k
+        kind=args.kind,
+        latent_dim=latent,
+        hidden_dims=hidden,
+        disc_hidden_dims=hidden,
+        **kind.sizes(int(full.labels.max()) + 1, args.clusters, labels),
     )
     settings = TrainConfig(
         epochs=args.epochs,
         seed=args.seed,
-        labels=args.labels if args.kind == "semi-supervised" else 0,
+        labels=labels,
         precision=args.precision,
         instance_noise=args.instance_noise,
         labelled_reconstruction=args.labelled_reconstruction,
@@ -66,14 +73,13 @@ def main() -> None:
         snapshots_per_epoch=0,
     )
     state = new_state(config, settings, torch.device("cpu"))
-    recipe = RECIPES[args.kind]
-    labels, _ = visible_labels(args.kind, settings, train.labels)
-    pool = (train.images[labels >= 0], labels[labels >= 0]) if "class" in recipe.loss_names(settings) else None
+    labels, _ = kind.visible_labels(settings, train.labels)
+    pool = (train.images[labels >= 0], labels[labels >= 0]) if "class" in kind.loss_names(settings) else None
     print(json.dumps(vars(args)), flush=True)
     prior = make_prior("gaussian", latent)
     started = time.perf_counter()
     for _ in range(args.epochs):
-        losses = train_epoch(state, recipe, prior, train.images, settings, val.images[:1], labels=labels, pool=pool)
+        losses = train_epoch(state, kind, prior, train.images, settings, val.images[:1], labels=labels, pool=pool)
         state.epoch += 1
         with torch.no_grad():
             probs = encode_all(state.model, val.images, part="y_logits").softmax(-1)

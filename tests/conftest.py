@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import DataSplits, load_digits_dataset
-from aae_core.models import ModelConfig
 from aae_core.priors import make_prior
-from aae_core.training import TrainConfig, train
+from aae_core.trainer import train
 
 SMALL = (64, 64)  # hidden sizes that train in a second on digits
 

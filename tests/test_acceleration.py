@@ -10,9 +10,9 @@ import torch
 from aae_core.acceleration import make_autocast
 from aae_core.checkpoint import load_checkpoint
 from aae_core.cli import build_parser
-from aae_core.models import ConfigError
+from aae_core.config import ConfigError, TrainConfig
 from aae_core.priors import make_prior
-from aae_core.training import TrainConfig, train
+from aae_core.trainer import train
 from tests.conftest import small_config
 
 CPU = torch.device("cpu")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from aae_core.config import ConfigError, ModelConfig, TrainConfig
 from aae_core.inference import load_model
-from aae_core.models import ConfigError, ModelConfig
+from aae_core.kinds import KINDS
 from aae_core.priors import make_prior
-from aae_core.training import TrainConfig, train, visible_labels
+from aae_core.trainer import train
 
 SIZES = {
     "supervised": {"num_classes": 10},
@@ -82,7 +83,7 @@ def test_dimred_with_labels_adds_the_classification_phase(tmp_path, digits):
 
 def test_label_splits_are_balanced_and_saved(tmp_path, digits):
     labels = digits.train.labels
-    seen, index = visible_labels("semi-supervised", TrainConfig(labels=100, seed=3), labels)
+    seen, index = KINDS["semi-supervised"].visible_labels(TrainConfig(labels=100, seed=3), labels)
     assert (seen >= 0).sum() == 100 and torch.bincount(seen[seen >= 0]).tolist() == [10] * 10
     assert torch.equal(seen[index], labels[index])
     result = fit(tmp_path, digits, paper_model("semi-supervised"), labels=100, seed=3, epochs=1)
@@ -94,10 +95,10 @@ def test_label_splits_are_balanced_and_saved(tmp_path, digits):
 def test_label_requirements_are_enforced(digits):
     labels = digits.train.labels
     with pytest.raises(ConfigError, match="needs labels"):
-        visible_labels("semi-supervised", TrainConfig(labels=0), labels)
+        KINDS["semi-supervised"].visible_labels(TrainConfig(labels=0), labels)
     with pytest.raises(ConfigError, match="needs every training label"):
-        visible_labels("supervised", TrainConfig(labels=100), labels)
-    hidden, _ = visible_labels("cluster", TrainConfig(labels=-1), labels)
+        KINDS["supervised"].visible_labels(TrainConfig(labels=100), labels)
+    hidden, _ = KINDS["cluster"].visible_labels(TrainConfig(labels=-1), labels)
     assert (hidden == -1).all()  # the clustering AAE never sees a label
     with pytest.raises(ConfigError, match="one component per class"):
         train(
@@ -136,8 +137,8 @@ def test_labelled_prior_discriminator_reads_the_label(tmp_path, digits):
 def test_discriminators_see_their_inputs_through_instance_noise(digits):
     # Without noise the y discriminator's real inputs are exact one-hots, which no softmax reaches: it wins and the
     # clusters collapse. With --instance-noise both its real and fake inputs are blurred by N(0, noise²).
-    from aae_core.models import build_model
-    from aae_core.training import categorical_regularization_step
+    from aae_core.kinds import build_model
+    from aae_core.phases import categorical_regularization_step
 
     config = paper_model("cluster")
     for noise in (0.0, 0.3):
@@ -164,8 +165,8 @@ def test_discriminators_see_their_inputs_through_instance_noise(digits):
 
 
 def test_labelled_reconstruction_decodes_the_labelled_batch_from_its_true_label(tmp_path, digits):
-    from aae_core.models import build_model
-    from aae_core.training import categorical_reconstruction_step
+    from aae_core.kinds import build_model
+    from aae_core.phases import categorical_reconstruction_step
 
     model = build_model(paper_model("semi-supervised"))
     decoded: list[torch.Tensor] = []

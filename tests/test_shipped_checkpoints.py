@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from aae_core.data import load_dataset
+from aae_core.evaluation import evaluate
 from aae_core.inference import load_model
-from aae_core.training import evaluate
 
 FOLDER = Path(__file__).resolve().parents[1] / "checkpoints"
 SHIPPED = sorted(FOLDER.glob("*.safetensors"))

@@ -1,0 +1,234 @@
+"""Settings: `ModelConfig` (the architecture) and `TrainConfig` (the optimisation), both saved in every checkpoint.
+
+Each field that a user may set from the command line carries its flag's help text (and, where needed, its flag name,
+argparse type or choices) in its metadata; `add_config_arguments` builds the `train` command's flags from them and
+`config_values` reads them back, so a setting is written once, here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+PRECISIONS = ("fp32", "bf16")
+ENCODER_KINDS = ("deterministic", "gaussian", "universal")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work (bad sizes, unknown kinds, a prior a model cannot use)."""
+
+
+# ---------------------------------------------------------------------------------------------------- flag types
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated layer sizes such as 1000,1000."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 1000,1000, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def _kind_names() -> tuple[str, ...]:
+    from .kinds import KINDS  # the registry imports the models, which import this module
+
+    return tuple(KINDS)
+
+
+_NO_CLI_DEFAULT = object()
+
+
+def flag(
+    default: Any,
+    help: str,
+    *,
+    name: str | None = None,
+    type: Callable[[str], Any] | None = None,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    cli_default: Any = _NO_CLI_DEFAULT,
+) -> Any:
+    """A dataclass field that is also a `train` flag (`--field-name` unless `name` is given)."""
+    metadata = {"help": help, "flag": name, "type": type, "choices": choices}
+    if cli_default is not _NO_CLI_DEFAULT:
+        metadata["cli_default"] = cli_default
+    return field(default=default, metadata=metadata)
+
+
+# ---------------------------------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model's architecture; saved inside every checkpoint."""
+
+    kind: str = flag("aae", "model kind", name="--model", choices=_kind_names)  # a name in kinds.KINDS
+    input_dim: int = 784  # flattened image size, H*W
+    latent_dim: int = flag(2, "size of the code z", type=positive_int)
+    # encoder and decoder hidden layers (decoder mirrored)
+    hidden_dims: tuple[int, ...] = flag((1000, 1000), "encoder/decoder hidden sizes", name="--hidden", type=layer_sizes)
+    disc_hidden_dims: tuple[int, ...] = flag(
+        (1000, 1000), "discriminator hidden sizes", name="--disc-hidden", type=layer_sizes
+    )
+    # VAE forces gaussian
+    encoder: str = flag("deterministic", "posterior q(z|x) of the AAE (paper §2.1)", choices=ENCODER_KINDS)
+    noise_dim: int = 16  # extra noise inputs of the universal-approximator encoder
+    num_classes: int = 0  # one-hot label fed to the decoder beside z (supervised AAE, paper §4); 0 = none
+    categories: int = 0  # size of the encoder's categorical head y: classes (§5), clusters (§6), cluster heads (§7)
+    label_slots: int = 0  # labels shown to the discriminator, plus one "unlabelled" slot (paper §2.3, Fig. 3)
+    # dimred: cluster heads closer than this are pushed apart (paper §7's η)
+    head_margin: float = flag(4.0, "dimred: least distance of cluster heads", type=float)
+
+    def __post_init__(self) -> None:
+        from .kinds import KINDS  # the registry imports the models, which import this module
+
+        # Accept lists from JSON and the CLI but keep the frozen config hashable.
+        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+        object.__setattr__(self, "disc_hidden_dims", tuple(int(h) for h in self.disc_hidden_dims))
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown model {self.kind!r}; choose one of: {', '.join(KINDS)}")
+        if self.encoder not in ENCODER_KINDS:
+            raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of: {', '.join(ENCODER_KINDS)}")
+        if self.input_dim < 1 or self.latent_dim < 1 or self.noise_dim < 1:
+            raise ConfigError("input, latent and noise sizes must be >= 1")
+        if min(self.num_classes, self.categories, self.label_slots) < 0:
+            raise ConfigError("num_classes, categories and label_slots must be >= 0")
+        KINDS[self.kind].model.check_config(self)
+        if not self.hidden_dims or min(self.hidden_dims + self.disc_hidden_dims) < 1:
+            raise ConfigError("hidden layer sizes must be >= 1 (and the encoder needs at least one)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown model settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; saved inside every checkpoint."""
+
+    epochs: int = flag(20, "total epochs (also the target of --resume)", type=positive_int)
+    batch_size: int = flag(100, "minibatch size", type=positive_int)  # the paper's minibatch size
+    # The AAE needs its three players in balance (docs/TRAINING_NOTES.md). With reconstruction at 1e-3 and the
+    # adversarial pair at 1e-4 the discriminator wins and reconstruction drags the codes off the prior; with the
+    # generator faster than the discriminator the codes run away where the discriminator extrapolates "prior".
+    lr: float = flag(2e-4, "Adam learning rate, reconstruction phase", type=positive_float)  # the whole AE / VAE
+    disc_lr: float = flag(2e-4, "Adam learning rate, discriminator", type=positive_float)
+    gen_lr: float = flag(2e-4, "Adam learning rate, encoder as generator", type=positive_float)
+    adversarial_betas: tuple[float, float] = (0.5, 0.9)  # Adam betas of both adversarial optimisers
+    # Semi-supervised family (paper §5-7) only. Gaussian noise of this std on both discriminators' inputs, real and
+    # fake alike: without it the y discriminator tells an exact one-hot from any softmax output and its gradient
+    # to the encoder vanishes, so the clusters collapse (docs/REPRODUCTION.md has the runs).
+    instance_noise: float = flag(
+        0.3, "semi-supervised, cluster, dimred: std of the noise on both discriminators' inputs (0: none)", type=float
+    )
+    # Semi-supervised: also reconstruct the labelled minibatch from its true one-hot label and its z (not in the
+    # paper; off by default: on MNIST with 100 labels it trained slower, docs/REPRODUCTION.md).
+    labelled_reconstruction: bool = flag(
+        False, "semi-supervised: also reconstruct the labelled minibatch from its true label (not in the paper)"
+    )
+    seed: int = flag(0, "random seed: same seed, same CPU run, same checkpoint", type=int)  # init, shuffling, noise
+    # labelled training examples (balanced, seeded): -1 every one, 0 none, N that many
+    labels: int = flag(
+        -1,
+        "labelled training examples, balanced and seeded: -1 all, 0 none, N that many "
+        "(default: all for supervised, labelled-prior and semi-supervised; none for dimred)",
+        type=int,
+        cli_default=None,  # the model kind's default (kinds.Kind.default_labels)
+    )
+    # fp32 | bf16 (autocast forwards; weights, optimizers, losses stay fp32; not bitwise)
+    precision: str = flag(
+        "fp32",
+        "bf16: autocast the forward passes to bfloat16 (faster on CPUs with AVX512-BF16/AMX and on Ampere+ "
+        "GPUs; weights and optimizers stay fp32); fp32 keeps CPU runs bit-reproducible",
+        choices=PRECISIONS,
+    )
+    # CUDA only: torch.compile the MLPs, falling back to eager if compilation fails
+    compile: bool = flag(False, "CUDA only: torch.compile the MLPs (falls back to eager if it fails)")
+    checkpoint_every: int = flag(1, "epochs between checkpoints", type=positive_int)  # (always one at the end)
+    # latent snapshots of a fixed evaluation subset, for replay in the app
+    snapshots_per_epoch: int = flag(4, "latent snapshots per epoch (0: none)", type=int)
+    # steps between progress updates; the loop reads losses from the device only then
+    log_every: int = flag(50, "steps between progress updates", type=positive_int)
+    snapshot_size: int = 500  # examples in the snapshot subset
+    # Adam as one fused kernel per step (CPU and CUDA): the same update rule as the per-tensor loop, several times
+    # less memory traffic; its rounding differs in the last bits, so runs repeat exactly only against the same setting.
+    fused_adam: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "adversarial_betas", tuple(float(b) for b in self.adversarial_betas))
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if min(self.lr, self.disc_lr, self.gen_lr) <= 0 or not all(
+            map(math.isfinite, (self.lr, self.disc_lr, self.gen_lr))
+        ):
+            raise ConfigError("learning rates must be positive numbers")
+        if self.log_every < 1 or self.checkpoint_every < 1 or self.snapshots_per_epoch < 0 or self.snapshot_size < 1:
+            raise ConfigError("--log-every and --checkpoint-every must be >= 1, snapshot settings >= 0")
+        if self.labels < -1:
+            raise ConfigError(f"--labels must be -1 (all), 0 (none) or a count, got {self.labels}")
+        if not (self.instance_noise >= 0 and math.isfinite(self.instance_noise)):
+            raise ConfigError(f"--instance-noise must be a number >= 0, got {self.instance_noise}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# ---------------------------------------------------------------------------------------------------- flags
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """Add a flag for every field of `config_class` (a dataclass above) that declares one."""
+    for f in fields(config_class):
+        if "help" not in f.metadata:
+            continue
+        meta = f.metadata
+        default = meta.get("cli_default", f.default if f.default is not MISSING else None)
+        names = [meta["flag"] or "--" + f.name.replace("_", "-")]
+        if isinstance(f.default, bool):
+            parser.add_argument(*names, dest=f.name, action="store_true", help=meta["help"])
+            continue
+        choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+        parser.add_argument(*names, dest=f.name, type=meta["type"], choices=choices, default=default, help=meta["help"])
+
+
+def config_values(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
+    """The parsed flags of `config_class`'s fields, by field name (flags left at a `None` default are omitted)."""
+    values = {}
+    for f in fields(config_class):
+        if "help" in f.metadata and getattr(args, f.name, None) is not None:
+            values[f.name] = getattr(args, f.name)
+    return values

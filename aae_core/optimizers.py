@@ -1,0 +1,52 @@
+"""Optimizers: Adam, one per training phase, over the parameters that phase updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .config import TrainConfig
+from .models import AutoEncoder
+
+Optimizers = dict[str, torch.optim.Optimizer]
+
+
+def adam(params: list[torch.nn.Parameter], config: TrainConfig, **settings: Any) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step where the parameters' device supports it and the config asks for it."""
+    fused = config.fused_adam and params[0].device.type in ("cpu", "cuda")
+    return torch.optim.Adam(params, fused=fused or None, **settings)
+
+
+def autoencoder_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
+    """One optimizer over encoder and decoder (the AE's and the VAE's only one)."""
+    return {"autoencoder": adam([*model.encoder.parameters(), *model.decoder.parameters()], config, lr=config.lr)}
+
+
+def aae_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
+    """Reconstruction, discriminator, and the encoder as generator: one optimizer per phase."""
+    betas = config.adversarial_betas
+    return {
+        **autoencoder_optimizers(model, config),
+        "discriminator": adam(list(model.discriminator.parameters()), config, lr=config.disc_lr, betas=betas),
+        "generator": adam(list(model.encoder.parameters()), config, lr=config.gen_lr, betas=betas),
+    }
+
+
+def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bool) -> Optimizers:
+    """The semi-supervised family's optimizers: autoencoder (with the dimred cluster heads), both discriminators
+    together, the encoder as generator, and the encoder as classifier when labels are used."""
+    betas = config.adversarial_betas
+    discriminators = list(model.discriminator.parameters()) + list(model.y_discriminator.parameters())
+    optimizers = {
+        "autoencoder": adam(
+            [p for name, p in model.named_parameters() if not name.startswith(("discriminator.", "y_discriminator."))],
+            config,
+            lr=config.lr,
+        ),
+        "discriminator": adam(discriminators, config, lr=config.disc_lr, betas=betas),
+        "generator": adam(list(model.encoder.parameters()), config, lr=config.gen_lr, betas=betas),
+    }
+    if classify:
+        optimizers["classifier"] = adam(list(model.encoder.parameters()), config, lr=config.lr)
+    return optimizers

@@ -1,0 +1,240 @@
+"""The paper's update steps, one function per training phase, in the order a minibatch meets them.
+
+Each step takes the model, the minibatch, its optimizer(s), the random generator and the autocast context, does its
+forward passes, one backward and one optimizer step, and returns its loss(es), detached, for the progress bar.
+Which steps a model kind runs, and in what order, is its update function in `kinds.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from .acceleration import Autocast
+from .losses import (
+    discriminator_loss,
+    gaussian_kl,
+    generator_loss,
+    head_separation_loss,
+    reconstruction_loss,
+    sampled_kl,
+)
+from .models import AutoEncoder
+from .priors import GaussianPrior, Prior
+
+
+@dataclass
+class Batch:
+    """One minibatch: images, their labels (-1 where hidden), and for the semi-supervised phase a minibatch drawn
+    from the labelled pool."""
+
+    x: torch.Tensor  # (B, D)
+    y: torch.Tensor  # (B,)
+    labelled_x: torch.Tensor | None = None
+    labelled_y: torch.Tensor | None = None
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One gradient step of `optimizer` on `loss`."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def reconstruction_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Paper §2, phase 1: update encoder and decoder to reconstruct x (from z and, if conditional, the labels)."""
+    with autocast():
+        logits = model.decode_logits(model.encode(x, generator=generator).z, labels)
+    loss = reconstruction_loss(logits.float(), x)  # .float(): the loss in fp32 under bf16 autocast (no-op in fp32)
+    optimizer_step(optimizer, loss)
+    return loss.detach()
+
+
+def regularization_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    disc_optimizer: torch.optim.Optimizer,
+    gen_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §2, phase 2: the discriminator learns prior samples from codes, then the encoder learns to fool it."""
+    # 1. One encoder forward serves both updates: the encoder's weights do not change between them.
+    with autocast():
+        z = model.encode(x, generator=generator).z
+        prior_z = prior.sample(x.shape[0], generator)
+        prior_logits, code_logits = model.discriminate(prior_z), model.discriminate(z.detach())
+    disc_loss = discriminator_loss(prior_logits.float(), code_logits.float())
+    optimizer_step(disc_optimizer, disc_loss)
+    # 2. The encoder as generator, against the updated discriminator (whose weights get no gradient here).
+    with frozen(model.discriminator):
+        with autocast():
+            code_logits = model.discriminate(z)
+        gen_loss = generator_loss(code_logits.float())
+        optimizer_step(gen_optimizer, gen_loss)
+    return disc_loss.detach(), gen_loss.detach()
+
+
+def instance_noise(like: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise of `std` shaped like `like`, for a discriminator's inputs (zeros when `std` is 0)."""
+    if std == 0:
+        return torch.zeros_like(like)
+    return std * torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[None]:
+    """No gradient into `module`'s weights inside the block (under DDP: no gradient sync expected from it either)."""
+    module.requires_grad_(False)
+    try:
+        with module.no_sync() if hasattr(module, "no_sync") else nullcontext():
+            yield
+    finally:
+        module.requires_grad_(True)
+
+
+def labelled_regularization_step(
+    model: AutoEncoder,
+    batch: Batch,
+    prior: Prior,
+    disc_optimizer: torch.optim.Optimizer,
+    gen_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §2.3: like `regularization_step`, but a labelled example's code is compared with samples from its
+    class's own component (the label in a one-hot slot beside both); unlabelled ones use the last slot and the
+    whole prior."""
+    unlabelled = model.config.label_slots - 1
+    slots = torch.where(batch.y >= 0, batch.y, torch.full_like(batch.y, unlabelled))
+    # 1. Prior samples: from the labelled component where there is a label, from the whole prior elsewhere.
+    any_z, _ = prior.sample_with_labels(batch.x.shape[0], generator)
+    own_z = prior.sample_given_labels(batch.y.clamp_min(0), generator)
+    prior_z = torch.where((batch.y >= 0)[:, None], own_z, any_z)
+    with autocast():
+        z = model.encode(batch.x, generator=generator).z
+        prior_logits, code_logits = model.discriminate(prior_z, slots), model.discriminate(z.detach(), slots)
+    disc_loss = discriminator_loss(prior_logits.float(), code_logits.float())
+    optimizer_step(disc_optimizer, disc_loss)
+    # 2. The encoder as generator, against the updated discriminator.
+    with frozen(model.discriminator):
+        with autocast():
+            code_logits = model.discriminate(z, slots)
+        gen_loss = generator_loss(code_logits.float())
+        optimizer_step(gen_optimizer, gen_loss)
+    return disc_loss.detach(), gen_loss.detach()
+
+
+def categorical_reconstruction_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    autocast: Autocast = nullcontext,
+    margin: float = 0.0,
+    labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Paper §5-7, phase 1: reconstruct x from q(y|x) and q(z|x) (or, for dimred, from W·y + z, with the heads
+    kept `margin` apart). `labelled` (images, labels) are reconstructed as well, from their true one-hot label.
+    Returns the loss on x."""
+    with autocast():
+        out = model.encode(x)
+        if model.config.num_classes:
+            logits = model.decode_logits(out.z, y=out.y_logits.softmax(-1))
+        else:
+            logits = model.decode_logits(out.z)
+    loss = reconstruction_loss(logits.float(), x)
+    total = loss + head_separation_loss(model.cluster_heads, margin) if margin > 0 else loss
+    if labelled is not None:
+        labelled_x, labelled_y = labelled
+        with autocast():
+            one_hot = torch.nn.functional.one_hot(labelled_y, model.config.num_classes).to(labelled_x.dtype)
+            labelled_logits = model.decode_logits(model.encode(labelled_x).z, y=one_hot)
+        total = total + reconstruction_loss(labelled_logits.float(), labelled_x)
+    optimizer_step(optimizer, total)
+    return loss.detach()
+
+
+def categorical_regularization_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    disc_optimizer: torch.optim.Optimizer,
+    gen_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+    noise: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §5, phase 2: one discriminator tells one-hot samples from q(y|x), another Gaussian samples from
+    q(z|x) (the style part, for dimred); then the encoder learns to fool both. Both discriminators see their
+    inputs, real and fake, through Gaussian noise of std `noise`."""
+    categories, n = model.config.categories, x.shape[0]
+
+    def noisy(t: torch.Tensor) -> torch.Tensor:
+        return t + instance_noise(t, noise, generator)
+
+    one_hot = torch.nn.functional.one_hot(
+        torch.randint(categories, (n,), generator=generator, device=x.device), categories
+    ).float()
+    prior_z = prior.sample(n, generator)
+    with autocast():
+        out = model.encode(x)
+        y, z = out.y_logits.softmax(-1).float(), (out.style if out.style is not None else out.z).float()
+        # The fakes' noise is drawn once and reused by the generator step, which sees the same noisy inputs.
+        y_noise, z_noise = instance_noise(y, noise, generator), instance_noise(z, noise, generator)
+        disc_loss = discriminator_loss(
+            model.discriminate_y(noisy(one_hot)).float(), model.discriminate_y(y.detach() + y_noise).float()
+        ) + discriminator_loss(
+            model.discriminate(noisy(prior_z)).float(), model.discriminate(z.detach() + z_noise).float()
+        )
+    optimizer_step(disc_optimizer, disc_loss)
+    with frozen(model.discriminator), frozen(model.y_discriminator):
+        with autocast():
+            gen_loss = generator_loss(model.discriminate_y(y + y_noise).float()) + generator_loss(
+                model.discriminate(z + z_noise).float()
+            )
+        optimizer_step(gen_optimizer, gen_loss)
+    return disc_loss.detach(), gen_loss.detach()
+
+
+def classification_step(
+    model: AutoEncoder, batch: Batch, optimizer: torch.optim.Optimizer, autocast: Autocast = nullcontext
+) -> torch.Tensor:
+    """Paper §5, phase 3: cross-entropy of q(y|x) on a labelled minibatch, updating the encoder."""
+    with autocast():
+        y_logits = model.encode(batch.labelled_x).y_logits
+    loss = torch.nn.functional.cross_entropy(y_logits.float(), batch.labelled_y)
+    optimizer_step(optimizer, loss)
+    return loss.detach()
+
+
+def elbo_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """VAE: maximise the ELBO; closed-form KL for a Gaussian prior, one-sample estimate otherwise."""
+    with autocast():
+        out = model.encode(x, generator=generator)
+        logits = model.decode_logits(out.z)
+    z, mean, logvar = out.z.float(), out.mean.float(), out.logvar.float()  # the losses in fp32 (no-op in fp32)
+    recon = reconstruction_loss(logits.float(), x)
+    if isinstance(prior, GaussianPrior):
+        kl = gaussian_kl(mean, logvar, prior.std)
+    else:
+        kl = sampled_kl(z, mean, logvar, prior)
+    optimizer_step(optimizer, recon + kl)
+    return recon.detach(), kl.detach()

@@ -228,6 +228,8 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"  dataset    {ds['name']} {height}x{width}, {ds.get('n_train')} train / {ds.get('n_eval')} eval")
     atlas = "yes" if summary["has_atlas"] else "no"
     print(f"  trained    {summary['epochs']} epochs; atlas: {atlas}; snapshots: {summary['snapshots']}")
+    if summary["inference_only"]:
+        print("  slim copy  inference weights only (written by export): opens anywhere, cannot be resumed")
     if summary["metrics"]:
         print("  metrics")
         print(_format_metrics(summary["metrics"]))

@@ -132,13 +132,13 @@ def needs_density(config: ModelConfig, prior: Prior) -> str | None:
     """The VAE's rule: its KL term needs the prior's density, and a finite one."""
     if not prior.has_density:
         return (
-            f"the VAE needs the prior's density for its KL term, and the {prior.name} prior has none; "
-            "the AAE needs only samples: use --model aae"
+            f"the VAE needs the prior's density for its KL term, and the {prior.title} has none; "
+            "the AAE needs only samples"
         )
     if isinstance(prior, UniformPrior):
         return (
             "the VAE's KL to a uniform prior is infinite (its Gaussian posterior has mass outside the box); "
-            "use --model aae, which needs only samples"
+            "the AAE needs only samples"
         )
     return None
 

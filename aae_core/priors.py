@@ -24,6 +24,7 @@ class Prior:
     name: ClassVar[str] = "prior"
     has_density: ClassVar[bool] = True
     selectable: ClassVar[bool] = True  # offered by name for the code z (the CLI's --prior, the app's picker)
+    title: str = "prior"  # what it is called in a sentence or a picker
     num_labels: int = 0  # components/segments sample_with_labels can report; 0 when it cannot
 
     def __init__(self, dim: int) -> None:
@@ -88,6 +89,7 @@ class GaussianPrior(Prior):
     """Isotropic Gaussian N(0, std² I)."""
 
     name = "gaussian"
+    title = "Gaussian"
 
     def __init__(self, dim: int = 2, std: float = 1.0) -> None:
         super().__init__(dim)
@@ -125,13 +127,14 @@ class MixturePrior(Prior):
     ) -> None:
         super().__init__(dim)
         if dim != 2:
-            raise PriorError(f"the mixture prior is 2-D (components on a circle); got --latent-dim {dim}")
+            raise PriorError(f"the mixture prior is 2-D (components on a circle), not {dim}-D: set the latent size 2")
         if components < 1:
             raise PriorError(f"mixture prior needs >= 1 component, got {components}")
         if not (radius >= 0 and radial_std > 0 and tangential_std > 0):
             raise PriorError("mixture prior needs radius >= 0 and positive standard deviations")
         self.components = int(components)
         self.num_labels = self.components
+        self.title = f"{self.components} Gaussians on a circle"
         self.radius = float(radius)
         self.radial_std = float(radial_std)
         self.tangential_std = float(tangential_std)
@@ -190,12 +193,13 @@ class SwissRollPrior(Prior):
     """A 2-D swiss roll; it has no density here, which is the point: the AAE needs only samples."""
 
     name = "swissroll"
+    title = "swiss roll"
     has_density = False
 
     def __init__(self, dim: int = 2, segments: int = 10, turns: float = 1.5, scale: float = 4.0, noise: float = 0.1):
         super().__init__(dim)
         if dim != 2:
-            raise PriorError(f"the swiss roll prior is 2-D; got --latent-dim {dim}")
+            raise PriorError(f"the swiss roll prior is 2-D, not {dim}-D: set the latent size 2")
         if segments < 1 or not turns > 0 or not scale > 0 or noise < 0:
             raise PriorError("swiss roll needs segments >= 1, turns > 0, scale > 0, noise >= 0")
         self.segments = int(segments)
@@ -238,6 +242,7 @@ class UniformPrior(Prior):
     """Uniform on the box [-half_width, half_width]^dim."""
 
     name = "uniform"
+    title = "uniform box"
 
     def __init__(self, dim: int = 2, half_width: float = 2.0) -> None:
         super().__init__(dim)
@@ -265,6 +270,7 @@ class CategoricalPrior(Prior):
     """One-hot vectors of `dim` classes (the semi-supervised AAE's prior on y)."""
 
     name = "categorical"
+    title = "categorical"
     selectable = False  # the prior on y, not on the code
 
     def __init__(self, dim: int = 10) -> None:
@@ -285,6 +291,7 @@ class CallablePrior(Prior):
     """Any user function that returns samples: `fn(n)` or `fn(n, generator)` → tensor (n, dim)."""
 
     name = "custom"
+    title = "custom prior"
     has_density = False
 
     def __init__(self, fn: Callable[..., torch.Tensor], dim: int, label: str = "custom") -> None:

@@ -45,15 +45,13 @@ def open_model(entry: CheckpointFile, device: str) -> tuple[LatentModel | None, 
 
 
 def _describe(model: LatentModel) -> str:
-    prior = model.metadata.get("prior", {}).get("name", "?")
-    dataset = model.metadata.get("dataset", {})
+    """Two lines on what the chosen model is: kind, prior, latent size, classes; data, image size, epochs."""
     h, w = model.image_shape
-    epochs = model.metadata.get("training", {}).get("epoch")
     conditional = f" · {model.num_classes} classes" if model.num_classes else ""
-    trained = f" · {epochs} epochs" if epochs is not None else ""
+    trained = f" · {model.epochs} epochs" if model.epochs is not None else ""
     return (
-        f"**{model.kind.upper()}** · {prior} prior · {model.latent_dim}-D latent{conditional}  \n"
-        f"{dataset.get('name', '?')} {h}×{w}{trained}"
+        f"**{model.kind.upper()}** · {model.prior_name} prior · {model.latent_dim}-D latent{conditional}  \n"
+        f"{model.dataset_name} {h}×{w}{trained}"
     )
 
 

@@ -1,8 +1,8 @@
 """Train a small model inside the app, on CPU, while its latent map takes the prior's shape.
 
-Used by the first-run screen (no checkpoints yet) and by the "Train live" page. Training runs in chunks of a few
-epochs; after each chunk the checkpoint (with its atlas) is reopened and the map redrawn, so a class sees the
-codes move towards the prior. The result lands in the runs folder, which the model picker lists.
+Used by the first-run screen (no checkpoints yet) and by the "Train live" page. Every few epochs the map of the
+evaluation codes is redrawn from the model being trained, so a class sees the codes move towards the prior. The
+result lands in the runs folder, which the model picker lists.
 """
 
 from __future__ import annotations
@@ -11,23 +11,34 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
+import torch
 
-from aae_core.inference import load_model
-from aae_core.models import ModelConfig
-from aae_core.priors import make_prior
-from aae_core.training import TrainConfig, train
+from aae_core.config import ModelConfig, TrainConfig
+from aae_core.kinds import KINDS
+from aae_core.metrics import encode_all
+from aae_core.priors import Prior, PriorError, make_prior, selectable_priors
+from aae_core.trainer import train
 from app import figures, latent
 from app.catalog import runs_dir
 
-KINDS = {"aae": "AAE (adversarial)", "vae": "VAE (KL to the prior)", "ae": "Plain autoencoder (no prior)"}
-PRIORS = {
-    "mixture": "10 Gaussians on a circle",
-    "gaussian": "Gaussian",
-    "swissroll": "Swiss roll",
-    "uniform": "Uniform box",
-}
-TWO_D_ONLY = {"mixture", "swissroll"}
+# The mixture first: its ten blobs are the clearest picture of a prior being matched.
+PRIOR_ORDER = ("mixture", *(name for name in selectable_priors() if name != "mixture"))
+# The kinds a class can train live on the digits: unlabelled, one code, nothing else to set.
+LIVE_KINDS = ("aae", "vae", "ae")
+
+
+def kind_title(name: str) -> str:
+    return KINDS[name].title
+
+
+def prior_title(name: str) -> str:
+    return make_prior(name, 2).title.capitalize()
+
+
+def _sentence(text: str) -> str:
+    return f"{text[0].upper()}{text[1:]}."
 
 
 @dataclass(frozen=True)
@@ -41,16 +52,13 @@ class TrainingRequest:
 
     def problem(self) -> str | None:
         """Why this combination cannot train, in words for the form, or None."""
-        if self.prior in TWO_D_ONLY and self.latent_dim != 2:
-            return f"The {PRIORS[self.prior].lower()} prior is 2-D: set the latent size to 2."
-        if self.kind == "vae" and self.prior == "swissroll":
-            return (
-                "The VAE needs the prior's density for its KL term and the swiss roll has none: "
-                "that is exactly what the AAE avoids (it only needs samples). Pick the AAE."
-            )
-        if self.kind == "vae" and self.prior == "uniform":
-            return "The VAE's KL to a uniform box is infinite (its Gaussian posterior leaks outside). Pick the AAE."
-        return None
+        try:
+            prior = make_prior(self.prior, self.latent_dim)
+        except PriorError as err:
+            return _sentence(str(err))
+        config = ModelConfig(kind=self.kind, input_dim=64, latent_dim=self.latent_dim, hidden_dims=(8,))
+        problem = KINDS[self.kind].prior_problem(config, prior)
+        return _sentence(problem) if problem else None
 
     def file_name(self) -> str:
         return f"{self.kind}-{self.prior}-{self.latent_dim}d-digits-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
@@ -68,8 +76,8 @@ def training_form(key: str, *, default_epochs: int = 20) -> TrainingRequest | No
     """The settings form; returns a request when the user presses Train and the settings can work."""
     with st.form(key):
         left, right = st.columns(2)
-        kind = left.selectbox("Model", list(KINDS), format_func=KINDS.get, key=f"{key}_kind")
-        prior = right.selectbox("Prior", list(PRIORS), format_func=PRIORS.get, key=f"{key}_prior")
+        kind = left.selectbox("Model", LIVE_KINDS, format_func=kind_title, key=f"{key}_kind")
+        prior = right.selectbox("Prior", PRIOR_ORDER, format_func=prior_title, key=f"{key}_prior")
         latent_dim = left.number_input("Latent size", min_value=1, max_value=16, value=2, key=f"{key}_dim")
         epochs = right.slider(
             "Epochs",
@@ -119,24 +127,32 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
         shown = {k: round(v, 3) for k, v in entry.items() if k not in ("epoch", "step") and isinstance(v, float)}
         losses.caption("Losses this epoch: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
 
-    chunk = max(1, -(-request.epochs // updates))
+    every = max(1, -(-request.epochs // updates))
     extent = 0.0  # the view only widens, so the map does not jump about between redraws
+
+    def on_epoch(state) -> None:
+        """After each epoch, given train()'s TrainingState: redraw every `every` epochs and after the last."""
+        nonlocal extent
+        if state.epoch % every and state.epoch < request.epochs:
+            return
+        with torch.no_grad():  # noise-free codes: no sampling, so the training run's random numbers are untouched
+            codes = encode_all(state.model, data.eval.images).cpu().numpy()
+        title = f"Latent codes after epoch {state.epoch}"
+        extent = _draw_live_map(live_map, codes, data.eval.labels.numpy(), prior, title, extent)
+
     started = time.perf_counter()
     try:
-        for target in range(chunk, request.epochs + chunk, chunk):
-            target = min(target, request.epochs)
-            train(
-                model_config,
-                TrainConfig(epochs=target, seed=request.seed),
-                prior,
-                data,
-                out,
-                device="cpu",
-                resume=out if out.exists() else None,
-                progress=False,
-                on_log=on_log,
-            )
-            extent = _draw_live_map(live_map, out, f"Latent codes after epoch {target}", extent)
+        train(
+            model_config,
+            TrainConfig(epochs=request.epochs, seed=request.seed),
+            prior,
+            data,
+            out,
+            device="cpu",
+            progress=False,
+            on_log=on_log,
+            on_epoch=on_epoch,
+        )
     except Exception as err:  # noqa: BLE001 - report any training failure as a message, keep the app alive
         st.error(f"Training stopped: {type(err).__name__}: {err}")
         return None
@@ -144,19 +160,16 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
     return out
 
 
-def _draw_live_map(slot, path: Path, title: str, extent: float) -> float:
-    """Redraw the map from the checkpoint just written; returns the half-width used (at least `extent`)."""
-    model = load_model(path)
-    if model.atlas is None:
-        return extent
-    view = latent.project_codes(model.atlas.codes)
-    samples = latent.prior_samples(model.prior, 1500)
+def _draw_live_map(slot, codes: np.ndarray, labels: np.ndarray, prior: Prior, title: str, extent: float) -> float:
+    """Redraw the map of the evaluation codes over the prior; returns the half-width used (at least `extent`)."""
+    view = latent.project_codes(codes)
+    samples = latent.prior_samples(prior, 1500)
     prior_points = None if samples is None else view.apply(samples)
     extent = max(extent, latent.symmetric_extent(view.points, prior_points))
-    density = latent.prior_density_grid(model.prior, (-extent, extent), (-extent, extent), 80)
+    density = latent.prior_density_grid(prior, (-extent, extent), (-extent, extent), 80)
     figure = figures.latent_map_figure(
         view.points,
-        model.atlas.labels,
+        labels,
         prior_density=density,
         prior_points=None if density is not None else prior_points,
         axis_titles=view.axis_titles,

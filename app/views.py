@@ -1,8 +1,11 @@
-"""Pieces several pages share: cached latent-map figures, decoding to arrays, class pickers, PNG downloads."""
+"""Pieces several pages share: the page frame, cached latent-map figures, decoding to arrays, class pickers,
+slider ranges, PNG downloads."""
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from typing import Literal, overload
 
 import numpy as np
 import plotly.graph_objects as go
@@ -11,6 +14,62 @@ import torch
 
 from aae_core.inference import LatentModel
 from app import figures, latent
+from app.sidebar import require_model
+from app.training_panel import just_trained_note
+
+EXPLAINER = "What am I looking at?"
+
+
+@overload
+def page_frame(
+    title: str,
+    caption: str,
+    explanation: str | Callable[[LatentModel], str],
+    *,
+    expanded: bool = False,
+    needs_model: Literal[True] = True,
+    training_note: bool = False,
+) -> LatentModel: ...
+
+
+@overload
+def page_frame(
+    title: str,
+    caption: str,
+    explanation: str,
+    *,
+    expanded: bool = False,
+    needs_model: Literal[False],
+    training_note: bool = False,
+) -> None: ...
+
+
+def page_frame(
+    title: str,
+    caption: str,
+    explanation: str | Callable[[LatentModel], str],
+    *,
+    expanded: bool = False,
+    needs_model: bool = True,
+    training_note: bool = False,
+) -> LatentModel | None:
+    """The top of every page: title, caption, the "What am I looking at?" explanation, and the chosen model.
+
+    With `needs_model` the page stops here when no model can be opened (saying why, or offering to train one);
+    the explanation may then be a function of the model. `training_note` says where a model just trained went.
+    """
+    st.title(title)
+    st.caption(caption)
+    if training_note:
+        just_trained_note()
+    model = require_model() if needs_model else None
+    if callable(explanation):
+        if model is None:
+            raise TypeError("an explanation that depends on the model needs a page with needs_model=True")
+        explanation = explanation(model)
+    with st.expander(EXPLAINER, expanded=expanded):
+        st.markdown(explanation)
+    return model
 
 
 def model_key(model: LatentModel) -> tuple:
@@ -18,7 +77,7 @@ def model_key(model: LatentModel) -> tuple:
 
     The training step tells apart two versions of one file (a run that keeps writing its checkpoint).
     """
-    return model.source, str(model.device), model.metadata.get("training", {}).get("step"), id(model)
+    return model.source, str(model.device), model.step, id(model)
 
 
 def scoped(model: LatentModel, name: str) -> str:
@@ -37,17 +96,11 @@ def decode(model: LatentModel, codes: np.ndarray, labels: np.ndarray | int | Non
     return model.decode(torch.from_numpy(codes)).cpu().numpy()
 
 
-def class_names(model: LatentModel) -> list[str]:
-    names = model.metadata.get("dataset", {}).get("classes") or []
-    count = max(model.num_classes, len(names))
-    return [str(names[i]) if i < len(names) else str(i) for i in range(count)]
-
-
 def class_picker(model: LatentModel, key: str, label: str = "Class") -> int | None:
     """A class selector for conditional models (None for unconditional ones, which need none)."""
     if not model.num_classes:
         return None
-    names = class_names(model)
+    names = model.class_names
     key = scoped(model, key)
     st.session_state.setdefault(key, 0)  # the value lives in session state, so callbacks can set it
     return st.segmented_control(label, list(range(model.num_classes)), format_func=lambda i: names[i], key=key) or 0
@@ -104,7 +157,7 @@ def map_figure(
         prior_points=None if density is not None else prior_points,
         axis_titles=view.axis_titles,
         extent=extent if method != "tsne" or dims is not None else None,
-        class_names=class_names(_model) or None,
+        class_names=_model.class_names or None,
         title=title,
         height=height,
     )
@@ -146,6 +199,14 @@ def map_extent(model: LatentModel, key: tuple) -> float:
     return latent.symmetric_extent(view.points, None if samples is None else view.apply(samples))
 
 
+def slider_limits(model: LatentModel) -> np.ndarray:
+    """Half-width per latent dimension (latent_dim,) for sliders and ranges over the model's latent space: wide
+    enough for its prior and for almost every code of its atlas."""
+    codes = model.atlas.codes if model.atlas is not None else None
+    prior_scale = model.prior.scale() if model.prior is not None else 1.0
+    return np.resize(latent.slider_limits(codes, prior_scale), model.latent_dim)
+
+
 def no_atlas_message(model: LatentModel) -> None:
     st.info(
         f"`{model.source}` carries no atlas (codes of its evaluation set), so there is no map to draw. "
@@ -155,9 +216,3 @@ def no_atlas_message(model: LatentModel) -> None:
 
 def download_png(data: bytes, file_name: str, key: str, label: str = "Download PNG") -> None:
     st.download_button(label, data, file_name=file_name, mime="image/png", key=key, icon=":material/download:")
-
-
-def file_stem(model: LatentModel) -> str:
-    from pathlib import Path
-
-    return Path(model.source).stem or "model"

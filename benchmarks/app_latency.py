@@ -42,10 +42,10 @@ def summary(name: str, seconds: list[float]) -> None:
 def make_checkpoint(folder: Path) -> None:
     import torch
 
+    from aae_core.config import ModelConfig, TrainConfig
     from aae_core.data import load_dataset
-    from aae_core.models import ModelConfig
     from aae_core.priors import make_prior
-    from aae_core.training import TrainConfig, train
+    from aae_core.trainer import train
 
     torch.set_num_threads(1)  # the main thread's two-thread team crawls on a busy CPU (see app/tuning.py)
     config = ModelConfig(kind="aae", input_dim=64, latent_dim=2, hidden_dims=(256, 256), disc_hidden_dims=(256, 256))

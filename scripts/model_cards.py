@@ -15,20 +15,12 @@ from pathlib import Path
 from aae_core.data import load_dataset
 from aae_core.evaluation import evaluate
 from aae_core.inference import load_model
+from aae_core.kinds import KINDS
 
-WHAT = {
-    "ae": "Plain autoencoder: no regularizer, so its codes leave gaps and spill past the prior (the baseline).",
-    "aae": "Adversarial autoencoder: a discriminator pushes the codes to fill the prior.",
-    "vae": "VAE baseline: the same MLPs and budget, a KL term (estimated by sampling for the mixture prior).",
-    "supervised": "Supervised AAE: the label goes to the decoder, z keeps the style (style × class grid).",
-    "labelled-prior": "AAE with labels in the adversarial part (paper §2.3, Fig. 4): each class is pushed onto its "
-    "own mixture component or swiss-roll segment.",
-    "semi-supervised": "Semi-supervised AAE: categorical y and Gaussian z, trained with 100 labels.",
-    "cluster": "Unsupervised clustering AAE: 16 clusters, no labels; the errors below name each cluster by the "
-    "paper's protocol (the label of its most confident training example) and by its majority label.",
-}
 # What a reader should know about one checkpoint beyond its kind (measured; docs/TRAINING_NOTES.md has the runs).
 NOTES = {
+    "semi-supervised-100": "Trained with 100 labels.",
+    "cluster-16": "16 clusters, no labels.",
     "labelled-prior-2d-mixture": "The app opens this one first: ten blobs on a circle, one digit each.",
     "aae-2d-mixture": "No labels: the codes fill the ten modes, but digits straddle them (component_purity); "
     "labelled-prior-2d-mixture gives one digit per mode. The AAE vs VAE page pairs it with vae-2d-mixture.",
@@ -71,7 +63,7 @@ def card(path: Path, data_dir: Path, log: dict[str, list[str]]) -> tuple[str, di
     metrics, _ = evaluate(model.model, model.prior, data, seed=model.metadata["training"]["config"]["seed"])
     meta = model.metadata
     prior = meta["prior"]
-    what = " ".join(filter(None, [WHAT.get(model.kind, model.kind), NOTES.get(path.stem)]))
+    what = " ".join(filter(None, [KINDS[model.kind].blurb, NOTES.get(path.stem)]))
     lines = [f"### {path.stem}", "", what, ""]
     lines.append(
         f"- {model.kind}, {model.latent_dim}-D code, hidden {list(model.config.hidden_dims)}, prior {prior['name']} "

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from aae_core.checkpoint import Checkpoint, save_checkpoint
-from aae_core.models import ModelConfig, build_model
+from aae_core.config import ModelConfig, TrainConfig
+from aae_core.kinds import build_model
 from aae_core.priors import make_prior
-from aae_core.training import TrainConfig, train
+from aae_core.trainer import train
 from app.catalog import checkpoint_dirs, find_checkpoints
 
 pytest.importorskip("streamlit")
@@ -91,51 +92,15 @@ def model_dir(tmp_path_factory, digits, one_torch_thread) -> Path:
     AAE, and an untrained 28×28 one."""
     folder = tmp_path_factory.mktemp("app-checkpoints")
     quick = TrainConfig(epochs=2, seed=0, snapshots_per_epoch=1, snapshot_size=50)
-    train(
-        small_config("aae"),
-        quick,
-        make_prior("mixture", 2),
-        digits,
-        folder / "aae-mixture.safetensors",
-        device="cpu",
-        progress=False,
-    )
-    train(
-        small_config("vae"),
-        quick,
-        make_prior("gaussian", 2),
-        digits,
-        folder / "vae-gaussian.safetensors",
-        device="cpu",
-        progress=False,
-    )
-    train(
-        small_config("aae", latent_dim=4),
-        quick,
-        make_prior("gaussian", 4),
-        digits,
-        folder / "aae-gaussian-4d.safetensors",
-        device="cpu",
-        progress=False,
-    )
-    train(
-        small_config("aae", latent_dim=1),
-        quick,
-        make_prior("gaussian", 1),
-        digits,
-        folder / "aae-1d.safetensors",
-        device="cpu",
-        progress=False,
-    )
-    train(
-        small_config("supervised", num_classes=10),
-        quick,
-        make_prior("gaussian", 2),
-        digits,
-        folder / "supervised.safetensors",
-        device="cpu",
-        progress=False,
-    )
+    runs = {
+        "aae-mixture": (small_config("aae"), make_prior("mixture", 2)),
+        "vae-gaussian": (small_config("vae"), make_prior("gaussian", 2)),
+        "aae-gaussian-4d": (small_config("aae", latent_dim=4), make_prior("gaussian", 4)),
+        "aae-1d": (small_config("aae", latent_dim=1), make_prior("gaussian", 1)),
+        "supervised": (small_config("supervised", num_classes=10), make_prior("gaussian", 2)),
+    }
+    for name, (config, prior) in runs.items():
+        train(config, quick, prior, digits, folder / f"{name}.safetensors", device="cpu", progress=False)
     untrained_checkpoint(folder / "untrained-28x28.safetensors", digits, side=28)
     return folder
 
@@ -358,6 +323,44 @@ def test_compare_with_a_single_checkpoint_points_to_training(use_folder, model_d
     assert "needs two checkpoints" in at.main.warning[0].value and not chart_specs(at)
 
 
+def digit_png(digits) -> bytes:
+    """An evaluation digit as a phone photo would give it: dark ink on white paper, 80×80 pixels, PNG."""
+    import io
+
+    from PIL import Image
+
+    digit = (digits.eval.images[0].reshape(8, 8).numpy() * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(255 - digit).resize((80, 80)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("model", "says"), [("semi-supervised-100", "predicted class: "), ("cluster-16", "cluster "), ("aae-mixture", None)]
+)
+def test_your_digit_shows_what_a_class_head_makes_of_it(use_folder, model_dir, digits, model, says):
+    from aae_core.inference import load_model
+    from app.digit_input import prepare_digit
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints"
+    use_folder(shipped, model_dir)
+    at = open_app(PAGES[6], model=model)
+    png = digit_png(digits)
+    at.file_uploader(key="digit_upload").set_value(("digit.png", png, "image/png")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(image.caption == "decode(encode(x))" for image in images(at))
+    predictions = [c.value for c in at.main.caption if "(probability " in c.value]
+    if says is None:  # no class head: nothing to say
+        assert not predictions
+        return
+    path = shipped / f"{model}.safetensors"
+    loaded = load_model(path)
+    probabilities = loaded.classify(prepare_digit(png, loaded.image_shape, margin=0.2)[None])[0]
+    best = int(probabilities.argmax())
+    name = loaded.class_names[best] if says.startswith("predicted") else str(best)
+    assert predictions == [f"{says}{name} (probability {float(probabilities[best]):.2f})"]
+
+
 # ---------------------------------------------------------------------------------------------------- picking
 
 
@@ -446,6 +449,35 @@ def test_no_checkpoints_offers_to_train_one_and_then_opens_it(use_folder, tmp_pa
     assert "Trained and saved" in at.success[0].value
     assert at.sidebar.markdown[0].value.startswith("**AAE**")
     assert chart_specs(at)  # the latent map of the new model
+
+
+def test_live_training_redraws_the_map_every_few_epochs_from_the_model_being_trained(use_folder, tmp_path, monkeypatch):
+    from aae_core.inference import load_model
+    from app import training_panel
+
+    runs = use_folder(tmp_path / "empty")
+    drawn: list[tuple[str, np.ndarray]] = []
+    draw = training_panel._draw_live_map
+
+    def spy(slot, codes, labels, prior, title, extent):
+        drawn.append((title, codes))
+        return draw(slot, codes, labels, prior, title, extent)
+
+    monkeypatch.setattr(training_panel, "_draw_live_map", spy)
+    script = (
+        "import streamlit as st\n"
+        "from app.training_panel import TrainingRequest, run_training\n"
+        "st.write(str(run_training(TrainingRequest(epochs=5, hidden=64), updates=2)))\n"
+    )
+    at = AppTest.from_string(script, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [title for title, _ in drawn] == ["Latent codes after epoch 3", "Latent codes after epoch 5"]
+    assert chart_specs(at)[0]["layout"]["title"]["text"] == "Latent codes after epoch 5"
+    (path,) = [p for p in runs.iterdir() if p.suffix == ".safetensors"]
+    assert at.markdown[0].value == str(path)
+    trained = load_model(path)
+    assert trained.epochs == 5
+    np.testing.assert_allclose(drawn[-1][1], trained.atlas.codes, atol=1e-4)  # the last map: the final model's codes
 
 
 def test_training_form_refuses_a_vae_with_the_swiss_roll(use_folder, model_dir):

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import load_digits_dataset
-from aae_core.models import ModelConfig
 from aae_core.priors import make_prior
-from aae_core.training import TrainConfig, train
+from aae_core.trainer import train
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -4,25 +4,22 @@ import numpy as np
 import streamlit as st
 
 from aae_core.inference import LatentModel
-from app import figures, latent, views
+from app import figures, views
 from app.sidebar import open_model, selection
 
-st.title("AAE vs VAE")
-st.caption(
-    "Two models of the same digits side by side: which one fills its prior, and what each decodes from the same code."
+views.page_frame(
+    "AAE vs VAE",
+    "Two models of the same digits side by side: which one fills its prior, and what each decodes from the same code.",
+    "Two models trained on the same digits with the same latent size. The **AAE** matches its codes to the "
+    "prior with a discriminator, which only needs samples of the prior; the **VAE** pays a KL penalty per "
+    "example, which tends to leave gaps between classes and pile codes near the centre.\n\n"
+    "- Compare how evenly each map fills its prior (grey).\n"
+    "- Move the shared sliders: the same code goes into both decoders.\n"
+    "- In the table, *prior_swd* and *prior_mmd* measure how far the codes are from the prior (lower is "
+    "better; *_floor* is what a perfect match scores), *prior_gap* is the share of the prior with no code "
+    "nearby, *recon_* are reconstruction errors, and *knn_accuracy* says how well the codes separate classes.",
+    needs_model=False,
 )
-
-with st.expander("What am I looking at?", expanded=False):
-    st.markdown(
-        "Two models trained on the same digits with the same latent size. The **AAE** matches its codes to the "
-        "prior with a discriminator, which only needs samples of the prior; the **VAE** pays a KL penalty per "
-        "example, which tends to leave gaps between classes and pile codes near the centre.\n\n"
-        "- Compare how evenly each map fills its prior (grey).\n"
-        "- Move the shared sliders: the same code goes into both decoders.\n"
-        "- In the table, *prior_swd* and *prior_mmd* measure how far the codes are from the prior (lower is "
-        "better; *_floor* is what a perfect match scores), *prior_gap* is the share of the prior with no code "
-        "nearby, *recon_* are reconstruction errors, and *knn_accuracy* says how well the codes separate classes."
-    )
 
 current = selection()
 entries = list(current.files)
@@ -44,8 +41,7 @@ def default_pair() -> tuple[int, int]:
     for i, entry in enumerate(entries):
         model, _ = open_model(entry, current.device)
         if model is not None:
-            meta = model.metadata
-            heads[i] = (model.kind, model.latent_dim, meta.get("dataset", {}).get("name"), meta["prior"].get("name"))
+            heads[i] = (model.kind, model.latent_dim, model.dataset_name, model.prior_name)
     for same_prior in (True, False):
         for i, (kind, dim, data, prior) in heads.items():
             if kind == "aae":
@@ -80,7 +76,7 @@ if len(models) < 2:
 left, right = models
 
 same_dim = left.latent_dim == right.latent_dim
-same_data = left.metadata.get("dataset", {}).get("name") == right.metadata.get("dataset", {}).get("name")
+same_data = left.dataset_name == right.dataset_name
 if not same_dim or not same_data:
     st.warning(
         "These two models differ in latent size or data, so the comparison is not like for like"
@@ -93,7 +89,7 @@ shared_extent = max(views.map_extent(m, views.model_key(m)) for m in models) if 
 map_columns = st.columns(2)
 for column, model, side in zip(map_columns, models, ("left", "right"), strict=True):
     with column:
-        title = f"{model.kind.upper()}, {model.metadata.get('prior', {}).get('name', '?')} prior"
+        title = f"{model.kind.upper()}, {model.prior_name} prior"
         if model.atlas is None:
             views.no_atlas_message(model)
         else:
@@ -113,16 +109,7 @@ if same_dim:
     def shared_sliders() -> None:
         """Only this part reruns when a slider moves."""
         st.subheader("The same code, two decoders")
-        limit = float(
-            max(
-                max(
-                    latent.slider_limits(
-                        m.atlas.codes if m.atlas is not None else None, m.prior.scale() if m.prior is not None else 1.0
-                    )
-                )
-                for m in models
-            )
-        )
+        limit = float(max(views.slider_limits(m).max() for m in models))
         slider_column, *image_columns = st.columns([2, 1, 1])
         pair = views.scoped(left, "") + views.scoped(right, "")  # fresh sliders per pair: their range depends on it
         values = [
@@ -142,7 +129,7 @@ if same_dim:
                     width=192,
                     output_format="PNG",
                 )
-                views.download_png(png, f"{views.file_stem(model)}-decode.png", key=f"download_compare_{n}")
+                views.download_png(png, f"{model.name}-decode.png", key=f"download_compare_{n}")
 
     shared_sliders()
 

@@ -4,30 +4,23 @@ import numpy as np
 import streamlit as st
 
 from app import figures, views
-from app.sidebar import require_model
-from app.training_panel import just_trained_note
 
-st.title("Latent map")
-st.caption(
+model = views.page_frame(
+    "Latent map",
     "Where the encoder puts every evaluation digit, over the prior it was trained to match. "
-    "Click a dot to see its decode."
+    "Click a dot to see its decode.",
+    "Every dot is one digit from the evaluation set, placed where the **encoder** maps it, coloured by its "
+    "true label. The grey shading (or grey dots) underneath is the **prior**: the distribution the model was "
+    "trained to make its codes follow.\n\n"
+    "- An **AAE** pushes the codes to fill the prior's shape; a **VAE** does so only loosely; a plain "
+    "**autoencoder** leaves gaps, which decode to nonsense.\n"
+    "- **Try:** hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
+    "to see what they decode to; "
+    "click a label in the legend to hide that class.\n"
+    "- Codes with more than two dimensions are projected to 2-D (PCA keeps straight lines straight; "
+    "t-SNE keeps neighbours together but distorts distances).",
+    training_note=True,
 )
-just_trained_note()
-model = require_model()
-
-with st.expander("What am I looking at?", expanded=False):
-    st.markdown(
-        "Every dot is one digit from the evaluation set, placed where the **encoder** maps it, coloured by its "
-        "true label. The grey shading (or grey dots) underneath is the **prior**: the distribution the model was "
-        "trained to make its codes follow.\n\n"
-        "- An **AAE** pushes the codes to fill the prior's shape; a **VAE** does so only loosely; a plain "
-        "**autoencoder** leaves gaps, which decode to nonsense.\n"
-        "- **Try:** hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
-        "to see what they decode to; "
-        "click a label in the legend to hide that class.\n"
-        "- Codes with more than two dimensions are projected to 2-D (PCA keeps straight lines straight; "
-        "t-SNE keeps neighbours together but distorts distances)."
-    )
 
 if model.atlas is None:
     views.no_atlas_message(model)
@@ -75,11 +68,10 @@ with detail_column:
         st.image(png, caption="What the decoder makes of each selected code (the reconstructions)", output_format="PNG")
         labels = model.atlas.labels[shown]
         counts = ", ".join(
-            f"{views.class_names(model)[k] if model.num_classes else k}: {int((labels == k).sum())}"
-            for k in np.unique(labels)
+            f"{model.class_names[k] if model.num_classes else k}: {int((labels == k).sum())}" for k in np.unique(labels)
         )
         st.caption(f"Labels in the selection: {counts}")
-        views.download_png(png, f"{views.file_stem(model)}-selection.png", key="download_selection")
+        views.download_png(png, f"{model.name}-selection.png", key="download_selection")
 
 # A toggle, not an expander: an expander's content is sent and drawn even while closed, and the replay is heavy.
 if model.snapshots is None or model.latent_dim < 2:

@@ -4,26 +4,19 @@ import numpy as np
 import streamlit as st
 
 from app import figures, latent, views
-from app.sidebar import require_model
 
-st.title("Manifold")
-st.caption("A grid of codes, all decoded at once: what the decoder draws everywhere in the box on the map.")
-model = require_model()
-
-with st.expander("What am I looking at?", expanded=False):
-    st.markdown(
-        "The right-hand picture is a grid of codes, evenly spaced over the dashed box on the map, each one "
-        "**decoded** into a digit. It shows what the decoder draws everywhere, including places no training digit "
-        "was mapped to.\n\n"
-        "- Where an AAE matched its prior, neighbouring cells change smoothly from one digit to the next.\n"
-        "- **Try:** widen the range past the prior and watch the digits break down; raise the resolution; "
-        "for a model with more than two latent dimensions, choose which two to walk while the others stay fixed."
-    )
-
-limits = latent.slider_limits(
-    model.atlas.codes if model.atlas is not None else None, model.prior.scale() if model.prior is not None else 1.0
+model = views.page_frame(
+    "Manifold",
+    "A grid of codes, all decoded at once: what the decoder draws everywhere in the box on the map.",
+    "The right-hand picture is a grid of codes, evenly spaced over the dashed box on the map, each one "
+    "**decoded** into a digit. It shows what the decoder draws everywhere, including places no training digit "
+    "was mapped to.\n\n"
+    "- Where an AAE matched its prior, neighbouring cells change smoothly from one digit to the next.\n"
+    "- **Try:** widen the range past the prior and watch the digits break down; raise the resolution; "
+    "for a model with more than two latent dimensions, choose which two to walk while the others stay fixed.",
 )
-limits = np.resize(limits, model.latent_dim)
+
+limits = views.slider_limits(model)
 
 controls = st.columns(4)
 dims = (0, min(1, model.latent_dim - 1))
@@ -101,5 +94,5 @@ with grid_column:
         caption=f"{resolution}×{resolution} decodes from {span[0]:.2f} to {span[1]:.2f} ({axes})",
         output_format="PNG",
     )
-    name = f"{views.file_stem(model)}-manifold-{resolution}x{resolution}.png"
+    name = f"{model.name}-manifold-{resolution}x{resolution}.png"
     views.download_png(grid, name, key="download_manifold")

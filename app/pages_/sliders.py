@@ -5,28 +5,19 @@ import streamlit as st
 
 from aae_core.inference import LatentModel
 from app import figures, latent, views
-from app.sidebar import require_model
 
-st.title("Sliders")
-st.caption("Set the code z by hand and watch the decoder draw it; try the arrow keys on a slider.")
-model = require_model()
-
-with st.expander("What am I looking at?", expanded=False):
-    st.markdown(
-        "Each slider is one number of the code *z*; the picture is what the **decoder** draws for it. "
-        "Because the AAE was trained so that codes follow the prior, any point the prior covers should "
-        "decode to a plausible digit.\n\n"
-        "- **Try:** drag one slider slowly and watch one digit morph into another; press *Sample from the prior* "
-        "for random codes; use the strip below to walk in a straight line between two digits.\n"
-        "- Sliders also move with the arrow keys once clicked."
-    )
-
-limits = np.resize(
-    latent.slider_limits(
-        model.atlas.codes if model.atlas is not None else None, model.prior.scale() if model.prior is not None else 1.0
-    ),
-    model.latent_dim,
+model = views.page_frame(
+    "Sliders",
+    "Set the code z by hand and watch the decoder draw it; try the arrow keys on a slider.",
+    "Each slider is one number of the code *z*; the picture is what the **decoder** draws for it. "
+    "Because the AAE was trained so that codes follow the prior, any point the prior covers should "
+    "decode to a plausible digit.\n\n"
+    "- **Try:** drag one slider slowly and watch one digit morph into another; press *Sample from the prior* "
+    "for random codes; use the strip below to walk in a straight line between two digits.\n"
+    "- Sliders also move with the arrow keys once clicked.",
 )
+
+limits = views.slider_limits(model)
 slider_keys = [views.scoped(model, f"z{i + 1}") for i in range(model.latent_dim)]  # fresh sliders per model
 
 
@@ -103,7 +94,7 @@ def slider_panel() -> None:
         st.image(
             png, caption=f"decode(z) for z = ({', '.join(f'{v:.2f}' for v in code)})", width=224, output_format="PNG"
         )
-        views.download_png(png, f"{views.file_stem(model)}-decode.png", key="download_decode")
+        views.download_png(png, f"{model.name}-decode.png", key="download_decode")
     st.session_state["_slider_code"] = code
 
 
@@ -134,7 +125,7 @@ def endpoint(kind: str, column, name: str, default: int) -> np.ndarray | None:
             key=views.scoped(model, f"interp_{name}_example"),
         )
         label = model.atlas.labels[int(index)]
-        column.caption(f"a {views.class_names(model)[label] if model.num_classes else label}")
+        column.caption(f"a {model.class_names[label] if model.num_classes else label}")
         return model.atlas.codes[int(index)]
     seed = column.number_input(f"{name}: prior seed", 0, 10_000, default, key=f"interp_{name}_seed")
     samples = latent.prior_samples(model.prior, 1, int(seed))
@@ -150,4 +141,4 @@ if start is not None and end is not None:
     strip = views.decode(model, latent.interpolate(start, end, steps), strip_label)
     png = figures.grid_png(strip, steps, target_px=min(1000, 80 * steps))
     st.image(png, caption="start → end", output_format="PNG")
-    views.download_png(png, f"{views.file_stem(model)}-interpolation.png", key="download_interpolation")
+    views.download_png(png, f"{model.name}-interpolation.png", key="download_interpolation")

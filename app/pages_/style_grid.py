@@ -4,20 +4,18 @@ import numpy as np
 import streamlit as st
 
 from app import figures, latent, views
-from app.sidebar import open_model, require_model, selection
+from app.sidebar import open_model, selection
 
-st.title("Style × class")
-st.caption("Keep the handwriting style, change the digit: rows are styles, columns are classes.")
-model = require_model()
-
-with st.expander("What am I looking at?", expanded=True):
-    st.markdown(
-        "A **supervised AAE** (paper §4) gives the decoder the digit's class as a separate input, so the code *z* "
-        "only has to carry what is left: the **style** (slant, stroke width, size). Each row below keeps one "
-        "style *z*; each column asks the decoder for a different class. If the model separated the two, "
-        "every row looks like one person's handwriting of all the digits.\n\n"
-        "- **Try:** sample new styles from the prior, or take the styles of real digits from the evaluation set."
-    )
+model = views.page_frame(
+    "Style × class",
+    "Keep the handwriting style, change the digit: rows are styles, columns are classes.",
+    "A **supervised AAE** (paper §4) gives the decoder the digit's class as a separate input, so the code *z* "
+    "only has to carry what is left: the **style** (slant, stroke width, size). Each row below keeps one "
+    "style *z*; each column asks the decoder for a different class. If the model separated the two, "
+    "every row looks like one person's handwriting of all the digits.\n\n"
+    "- **Try:** sample new styles from the prior, or take the styles of real digits from the evaluation set.",
+    expanded=True,
+)
 
 if not model.num_classes:
     conditional = []
@@ -43,7 +41,7 @@ if not model.num_classes:
         )
     st.stop()
 
-names = views.class_names(model)
+names = model.class_names
 controls = st.columns(3)
 source = controls[0].radio(
     "Styles",
@@ -77,4 +75,4 @@ grid = figures.grid_png(views.decode(model, codes, labels), len(classes), target
 st.image(grid, caption="Columns: " + " ".join(names[: len(classes)]) + " — each row one style z", output_format="PNG")
 if row_labels:
     st.caption("; ".join(row_labels))
-views.download_png(grid, f"{views.file_stem(model)}-style-class.png", key="download_style_grid")
+views.download_png(grid, f"{model.name}-style-class.png", key="download_style_grid")

@@ -1,22 +1,21 @@
 """Train live: a small model learns on the CPU while its latent map takes the prior's shape."""
 
-import streamlit as st
+from app import views
+from app.training_panel import train_and_open, training_form
 
-from app.training_panel import just_trained_note, train_and_open, training_form
-
-st.title("Train live")
-st.caption("Train a small model on the CPU and watch its codes take the prior's shape.")
-just_trained_note()
-
-with st.expander("What am I looking at?", expanded=True):
-    st.markdown(
-        "Train a small model on scikit-learn's 8×8 digits right here on the CPU. The map redraws a few times "
-        "during training: watch the codes start as one blob and spread out to take the prior's shape (AAE), or "
-        "crowd the centre (VAE), or drift anywhere (plain autoencoder, which has no prior to match).\n\n"
-        "- The model is saved into the runs folder and selected in the sidebar when training ends, so every "
-        "other page can explore it.\n"
-        "- **Try:** the AAE with the swiss-roll prior (the VAE cannot use it: the roll has no density)."
-    )
+views.page_frame(
+    "Train live",
+    "Train a small model on the CPU and watch its codes take the prior's shape.",
+    "Train a small model on scikit-learn's 8×8 digits right here on the CPU. The map redraws a few times "
+    "during training: watch the codes start as one blob and spread out to take the prior's shape (AAE), or "
+    "crowd the centre (VAE), or drift anywhere (plain autoencoder, which has no prior to match).\n\n"
+    "- The model is saved into the runs folder and selected in the sidebar when training ends, so every "
+    "other page can explore it.\n"
+    "- **Try:** the AAE with the swiss-roll prior (the VAE cannot use it: the roll has no density).",
+    expanded=True,
+    needs_model=False,
+    training_note=True,
+)
 
 request = training_form("live", default_epochs=20)
 if request is not None:

@@ -4,16 +4,14 @@ import numpy as np
 import streamlit as st
 import torch
 
+from aae_core.inference import LatentModel
 from app import figures, views
 from app.digit_input import DigitInputError, prepare_digit
-from app.sidebar import require_model
 
-st.title("Your digit")
-st.caption("Upload a picture of a digit: see where it lands on the map and what the model draws back.")
-model = require_model()
 
-with st.expander("What am I looking at?", expanded=False):
-    st.markdown(
+def explanation(model: LatentModel) -> str:
+    """The page's explanation, which names the model's image size."""
+    return (
         "Write a digit on paper (or draw one in any paint program), take a picture and upload it. The app turns it "
         "into the kind of image the model was trained on (grey, light ink on black, centred, "
         f"{model.image_shape[0]}×{model.image_shape[1]} pixels), the **encoder** turns that into a code *z*, "
@@ -21,6 +19,26 @@ with st.expander("What am I looking at?", expanded=False):
         "- **Try:** a clear digit, a sloppy one, a letter: where do they land? Is the star among the dots of its "
         "class, or in a gap?"
     )
+
+
+def prediction(model: LatentModel, pixels: np.ndarray) -> str:
+    """What the class head q(y|x) makes of the image: the likeliest class (semi-supervised models, by name) or
+    cluster, and its probability."""
+    probabilities = model.classify(pixels[None])[0].cpu().numpy()
+    best = int(probabilities.argmax())
+    names = model.class_names
+    if model.kind == "semi-supervised":
+        what = f"predicted class: {names[best] if best < len(names) else best}"
+    else:
+        what = f"cluster {best}"
+    return f"{what} (probability {probabilities[best]:.2f})"
+
+
+model = views.page_frame(
+    "Your digit",
+    "Upload a picture of a digit: see where it lands on the map and what the model draws back.",
+    explanation,
+)
 
 upload = st.file_uploader(
     "A picture of one digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"], key="digit_upload"
@@ -46,7 +64,9 @@ with columns[0]:
 with columns[1]:
     png = figures.digit_png(reconstruction, 160)
     st.image(png, caption="decode(encode(x))", output_format="PNG")
-    views.download_png(png, f"{views.file_stem(model)}-your-digit.png", key="download_your_digit")
+    if model.categories:
+        st.caption(prediction(model, pixels))
+    views.download_png(png, f"{model.name}-your-digit.png", key="download_your_digit")
 with columns[2]:
     st.markdown("**Its code** z = (" + ", ".join(f"{v:.2f}" for v in code) + ")")
     if model.atlas is not None and model.latent_dim >= 2:
@@ -63,7 +83,7 @@ with columns[2]:
             st.caption("Codes projected to 2-D with PCA.")
         distances = np.linalg.norm(model.atlas.codes - code, axis=1)
         nearest = np.argsort(distances)[:5]
-        names = views.class_names(model)
+        names = model.class_names
         st.caption(
             "Nearest evaluation digits: "
             + ", ".join(

@@ -180,12 +180,14 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], stri
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, strict=strict)
 
 
-def slim_checkpoint(checkpoint: Checkpoint, half: bool = True) -> Checkpoint:
-    """An inference-only copy: no discriminators, optimizer or generator state; floats in fp16 when `half`.
+def slim_checkpoint(checkpoint: Checkpoint, half: bool = True, discriminators: bool = True) -> Checkpoint:
+    """An inference-only copy: no optimizer or generator state (and no discriminators unless `discriminators`);
+    floats in fp16 when `half`.
 
-    What the app needs stays: encoder and decoder weights, the atlas, the snapshots, the metadata and metrics.
+    What the app needs stays: encoder and decoder weights, the discriminators (a few hundred KB; the app can draw
+    D(z)), the atlas, the snapshots, the metadata and metrics.
     """
-    dropped = ("model.discriminator.", "model.y_discriminator.", "optim.", "rng.")
+    dropped = ("optim.", "rng.") + (() if discriminators else ("model.discriminator.", "model.y_discriminator."))
     tensors = {}
     for key, value in checkpoint.tensors.items():
         if key.startswith(dropped):

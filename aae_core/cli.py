@@ -128,10 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_threads_argument(r)
 
-    x = commands.add_parser("export", help="write an inference-only copy (no discriminators or optimizer state)")
+    x = commands.add_parser("export", help="write an inference-only copy (no optimizer state, fp16)")
     x.add_argument("checkpoint", type=Path)
     x.add_argument("--out", type=Path, required=True, help="where to write the slim checkpoint")
     x.add_argument("--full-precision", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
+    x.add_argument(
+        "--drop-discriminators", action="store_true", help="leave the discriminators out too (the app cannot draw D(z))"
+    )
 
     i = commands.add_parser("info", help="say what a checkpoint is")
     i.add_argument("checkpoint", type=Path)
@@ -262,7 +265,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     load_model(args.checkpoint)  # refuse to export what would not open
-    path = save_checkpoint(args.out, slim_checkpoint(checkpoint, half=not args.full_precision))
+    slim = slim_checkpoint(checkpoint, half=not args.full_precision, discriminators=not args.drop_discriminators)
+    path = save_checkpoint(args.out, slim)
     before, after = args.checkpoint.stat().st_size, path.stat().st_size
     print(f"wrote {path}: {after / 2**20:.2f} MiB (from {before / 2**20:.2f} MiB)")
     return 0

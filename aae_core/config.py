@@ -14,6 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 PRECISIONS = ("fp32", "bf16")
+ADVERSARIAL_MODES = ("joint", "phases")
 ENCODER_KINDS = ("deterministic", "gaussian", "universal")
 
 
@@ -142,7 +143,25 @@ class TrainConfig:
     lr: float = flag(2e-4, "Adam learning rate, reconstruction phase", type=positive_float)  # the whole AE / VAE
     disc_lr: float = flag(2e-4, "Adam learning rate, discriminator", type=positive_float)
     gen_lr: float = flag(2e-4, "Adam learning rate, encoder as generator", type=positive_float)
-    adversarial_betas: tuple[float, float] = (0.5, 0.9)  # Adam betas of both adversarial optimisers
+    # Adam betas of the AAE kinds' adversarial optimizers. A long second-moment memory (0.999) keeps Adam from turning
+    # the small, noisy adversarial gradients near equilibrium into full-size steps (docs/PRIOR_MATCH.md).
+    adversarial_betas: tuple[float, float] = (0.5, 0.999)
+    categorical_betas: tuple[float, float] = (0.5, 0.9)  # the same for the semi-supervised family (§5-7)
+    # How the AAE's encoder (aae, supervised, labelled-prior) meets its two goals; docs/PRIOR_MATCH.md has the runs.
+    adversarial: str = flag(
+        "joint",
+        "AAE, supervised, labelled-prior: joint = one Adam step of encoder and decoder on reconstruction + "
+        "--adversarial-weight x generator loss (holds the prior); phases = the paper's separate reconstruction and "
+        "generator steps, each with its own Adam (drifts off the prior with training)",
+        choices=ADVERSARIAL_MODES,
+    )
+    # The reconstruction loss is summed over pixels, so the generator loss is weighted by image size: this weight
+    # for a 28×28 image, times pixels / 784 for other sizes (`adversarial_weight_for`).
+    adversarial_weight: float = flag(
+        30.0,
+        "joint: weight of the generator loss beside the reconstruction loss of a 28x28 image (scaled by pixel count)",
+        type=positive_float,
+    )
     # Semi-supervised family (paper §5-7) only. Gaussian noise of this std on both discriminators' inputs, real and
     # fake alike: without it the y discriminator tells an exact one-hot from any softmax output and its gradient
     # to the encoder vanishes, so the clusters collapse (docs/REPRODUCTION.md has the runs).
@@ -184,6 +203,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adversarial_betas", tuple(float(b) for b in self.adversarial_betas))
+        object.__setattr__(self, "categorical_betas", tuple(float(b) for b in self.categorical_betas))
         if self.epochs < 1:
             raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -200,11 +220,26 @@ class TrainConfig:
             raise ConfigError(f"--instance-noise must be a number >= 0, got {self.instance_noise}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+        if self.adversarial not in ADVERSARIAL_MODES:
+            raise ConfigError(
+                f"unknown --adversarial {self.adversarial!r}; choose one of: {', '.join(ADVERSARIAL_MODES)}"
+            )
+        if not (self.adversarial_weight > 0 and math.isfinite(self.adversarial_weight)):
+            raise ConfigError(f"--adversarial-weight must be a positive number, got {self.adversarial_weight}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        values = {k: v for k, v in values.items() if k in known}
+        # Checkpoints from before these settings trained in phases, with one set of betas for every kind.
+        values.setdefault("adversarial", "phases")
+        values.setdefault("categorical_betas", values.get("adversarial_betas", (0.5, 0.9)))
+        return cls(**values)
+
+
+def adversarial_weight_for(config: TrainConfig, input_dim: int) -> float:
+    """The generator loss's weight for images of `input_dim` pixels (TrainConfig.adversarial_weight is a 28×28's)."""
+    return config.adversarial_weight * input_dim / 784
 
 
 # ---------------------------------------------------------------------------------------------------- flags

@@ -87,6 +87,11 @@ class LatentModel:
         return _section(self.metadata, "training").get("epoch")
 
     @property
+    def has_discriminator(self) -> bool:
+        """Whether the code discriminator's weights were loaded (adversarial models not exported without them)."""
+        return any(k.startswith("model.discriminator.") for k in self._checkpoint_tensors)
+
+    @property
     def inference_only(self) -> bool:
         """Whether this is a slim copy written by `export` (no discriminators or optimizer state: not resumable)."""
         return bool(self.metadata.get("inference_only", False))

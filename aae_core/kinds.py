@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .acceleration import Autocast
-from .config import ConfigError, ModelConfig, TrainConfig
+from .config import ConfigError, ModelConfig, TrainConfig, adversarial_weight_for
 from .data import labelled_subset
 from .metrics import classification_error, clustering_error
 from .models import (
@@ -36,6 +36,8 @@ from .phases import (
     categorical_regularization_step,
     classification_step,
     elbo_step,
+    joint_adversarial_step,
+    labelled_prior_samples,
     labelled_regularization_step,
     reconstruction_step,
     regularization_step,
@@ -53,9 +55,31 @@ def ae_update(model, batch, prior, optimizers, generator, autocast, config) -> d
 
 
 def aae_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
+    """Paper §2: reconstruction and regularization of the code, jointly (default) or in the paper's two phases."""
+    if config.adversarial == "joint":
+        return joint_update(
+            model, batch, prior.sample(batch.x.shape[0], generator), optimizers, generator, autocast, config
+        )
     recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)
     disc, gen = regularization_step(
         model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
+    )
+    return {"recon": recon, "disc": disc, "gen": gen}
+
+
+def joint_update(model, batch, prior_z, optimizers, generator, autocast, config, labels=None, slots=None):
+    """`phases.joint_adversarial_step` with this run's optimizers and weight, as a dict of losses."""
+    recon, disc, gen = joint_adversarial_step(
+        model,
+        batch.x,
+        prior_z,
+        optimizers["autoencoder"],
+        optimizers["discriminator"],
+        generator,
+        autocast,
+        weight=adversarial_weight_for(config, model.config.input_dim),
+        labels=labels,
+        slots=slots,
     )
     return {"recon": recon, "disc": disc, "gen": gen}
 
@@ -66,7 +90,10 @@ def vae_update(model, batch, prior, optimizers, generator, autocast, config) -> 
 
 
 def supervised_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
-    """Paper §4: reconstruction from (z, one-hot label), then the usual regularization of z."""
+    """Paper §4: reconstruction from (z, one-hot label), and the usual regularization of z."""
+    if config.adversarial == "joint":
+        prior_z = prior.sample(batch.x.shape[0], generator)
+        return joint_update(model, batch, prior_z, optimizers, generator, autocast, config, labels=batch.y)
     recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast, labels=batch.y)
     disc, gen = regularization_step(
         model, batch.x, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast
@@ -75,7 +102,10 @@ def supervised_update(model, batch, prior, optimizers, generator, autocast, conf
 
 
 def labelled_prior_update(model, batch, prior, optimizers, generator, autocast, config):
-    """Paper §2.3: reconstruction, then regularization with the label beside each code and each prior sample."""
+    """Paper §2.3: reconstruction, and regularization with the label beside each code and each prior sample."""
+    if config.adversarial == "joint":
+        prior_z, slots = labelled_prior_samples(model, batch, prior, generator)
+        return joint_update(model, batch, prior_z, optimizers, generator, autocast, config, slots=slots)
     recon = reconstruction_step(model, batch.x, optimizers["autoencoder"], generator, autocast)
     disc, gen = labelled_regularization_step(
         model, batch, prior, optimizers["discriminator"], optimizers["generator"], generator, autocast

@@ -24,19 +24,21 @@ def autoencoder_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizer
 
 
 def aae_optimizers(model: AutoEncoder, config: TrainConfig) -> Optimizers:
-    """Reconstruction, discriminator, and the encoder as generator: one optimizer per phase."""
+    """Autoencoder and discriminator, and in `phases` mode the encoder as generator: one optimizer per phase."""
     betas = config.adversarial_betas
-    return {
+    optimizers = {
         **autoencoder_optimizers(model, config),
         "discriminator": adam(list(model.discriminator.parameters()), config, lr=config.disc_lr, betas=betas),
-        "generator": adam(list(model.encoder.parameters()), config, lr=config.gen_lr, betas=betas),
     }
+    if config.adversarial == "phases":
+        optimizers["generator"] = adam(list(model.encoder.parameters()), config, lr=config.gen_lr, betas=betas)
+    return optimizers
 
 
 def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bool) -> Optimizers:
     """The semi-supervised family's optimizers: autoencoder (with the dimred cluster heads), both discriminators
     together, the encoder as generator, and the encoder as classifier when labels are used."""
-    betas = config.adversarial_betas
+    betas = config.categorical_betas
     discriminators = list(model.discriminator.parameters()) + list(model.y_discriminator.parameters())
     optimizers = {
         "autoencoder": adam(

@@ -104,6 +104,58 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
         module.requires_grad_(True)
 
 
+def labelled_prior_samples(
+    model: AutoEncoder, batch: Batch, prior: Prior, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §2.3: a prior sample per example, from its class's own component where it has a label and from the
+    whole prior elsewhere, and the discriminator slot of each (its label, or the last slot: "unlabelled")."""
+    unlabelled = model.config.label_slots - 1
+    slots = torch.where(batch.y >= 0, batch.y, torch.full_like(batch.y, unlabelled))
+    any_z, _ = prior.sample_with_labels(batch.x.shape[0], generator)
+    own_z = prior.sample_given_labels(batch.y.clamp_min(0), generator)
+    return torch.where((batch.y >= 0)[:, None], own_z, any_z), slots
+
+
+def joint_adversarial_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior_z: torch.Tensor,
+    autoencoder_optimizer: torch.optim.Optimizer,
+    disc_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+    *,
+    weight: float = 1.0,
+    labels: torch.Tensor | None = None,
+    slots: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One AAE minibatch with the encoder's two goals in one objective (the default, `--adversarial joint`).
+
+    1. The discriminator learns `prior_z` from the codes of x (with `slots` beside both, for the labelled prior).
+    2. Encoder and decoder take one Adam step on reconstruction + `weight` × the generator loss against the updated
+       discriminator (decoding with `labels`, for the supervised AAE).
+
+    The paper's separate phases (`reconstruction_step`, then `regularization_step`) give the encoder two Adam
+    optimizers; each rescales its own gradient, so near equilibrium the small, noisy adversarial gradient becomes
+    full-size steps that reconstruction keeps undoing, and codes and reconstructions drift (docs/PRIOR_MATCH.md).
+    With plain SGD, as in the paper, the two phases add up to this one gradient. Returns (recon, disc, gen).
+    """
+    extra = () if slots is None else (slots,)
+    # One encoder forward serves all three losses: the encoder's weights do not change before step 2.
+    with autocast():
+        z = model.encode(x, generator=generator).z
+        prior_logits, code_logits = model.discriminate(prior_z, *extra), model.discriminate(z.detach(), *extra)
+    disc_loss = discriminator_loss(prior_logits.float(), code_logits.float())
+    optimizer_step(disc_optimizer, disc_loss)
+    with frozen(model.discriminator):
+        with autocast():
+            logits = model.decode_logits(z, labels)
+            gen_loss = generator_loss(model.discriminate(z, *extra).float())
+        recon = reconstruction_loss(logits.float(), x)
+        optimizer_step(autoencoder_optimizer, recon + weight * gen_loss)
+    return recon.detach(), disc_loss.detach(), gen_loss.detach()
+
+
 def labelled_regularization_step(
     model: AutoEncoder,
     batch: Batch,
@@ -116,12 +168,7 @@ def labelled_regularization_step(
     """Paper §2.3: like `regularization_step`, but a labelled example's code is compared with samples from its
     class's own component (the label in a one-hot slot beside both); unlabelled ones use the last slot and the
     whole prior."""
-    unlabelled = model.config.label_slots - 1
-    slots = torch.where(batch.y >= 0, batch.y, torch.full_like(batch.y, unlabelled))
-    # 1. Prior samples: from the labelled component where there is a label, from the whole prior elsewhere.
-    any_z, _ = prior.sample_with_labels(batch.x.shape[0], generator)
-    own_z = prior.sample_given_labels(batch.y.clamp_min(0), generator)
-    prior_z = torch.where((batch.y >= 0)[:, None], own_z, any_z)
+    prior_z, slots = labelled_prior_samples(model, batch, prior, generator)
     with autocast():
         z = model.encode(batch.x, generator=generator).z
         prior_logits, code_logits = model.discriminate(prior_z, slots), model.discriminate(z.detach(), slots)

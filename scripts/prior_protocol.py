@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from aae_core.config import ModelConfig, TrainConfig, layer_sizes
+from aae_core.config import ADVERSARIAL_MODES, ModelConfig, TrainConfig, layer_sizes
 from aae_core.data import DataSplits, load_dataset
 from aae_core.evaluation import evaluate
 from aae_core.kinds import get_kind
@@ -102,7 +102,14 @@ def run_one(run: Run, seed: int, data: DataSplits, args: argparse.Namespace) -> 
         **kind.sizes(classes, 16, labels),
     )
     prior = make_prior(run.prior, 2)
-    train_config = TrainConfig(epochs=max(args.epochs), seed=seed, labels=labels, precision=args.precision)
+    train_config = TrainConfig(
+        epochs=max(args.epochs),
+        seed=seed,
+        labels=labels,
+        precision=args.precision,
+        adversarial=args.adversarial,
+        adversarial_weight=args.adversarial_weight,
+    )
     started, earlier = time.perf_counter(), record["seconds"]
 
     def measure(state: TrainingState) -> None:
@@ -139,7 +146,9 @@ def table(records: dict[tuple[str, int], dict[str, Any]], args: argparse.Namespa
     lines = [
         f"Seeds {', '.join(map(str, args.seeds))}; measured on "
         + (f"{args.validation} held-out training images" if args.validation else "the test set")
-        + f"; hidden {','.join(map(str, args.hidden))}, {args.precision}.",
+        + f"; hidden {','.join(map(str, args.hidden))}, {args.precision}; --adversarial {args.adversarial}"
+        + (f" (weight {args.adversarial_weight})" if args.adversarial == "joint" else "")
+        + ".",
         "",
         "| model | epoch | " + " | ".join(SHOWN) + " |",
         "|---|---|" + "---|" * len(SHOWN),
@@ -204,6 +213,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--validation", type=int, default=0, help="measure on this many held-out training images")
     p.add_argument("--hidden", type=layer_sizes, default=(512, 512), help="every network's hidden sizes")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="bf16")
+    p.add_argument("--adversarial", choices=ADVERSARIAL_MODES, default=TrainConfig.adversarial)
+    p.add_argument("--adversarial-weight", type=float, default=TrainConfig.adversarial_weight)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("runs/prior-protocol"))

@@ -179,3 +179,8 @@ def test_slim_export_decodes_like_the_original(tmp_path, trained_checkpoint):
     assert (full.decode(z) - small.decode(z)).abs().max() < 0.02
     assert small.atlas.codes.shape == full.atlas.codes.shape and small.metrics == full.metrics
     assert "optimizers" not in load_checkpoint(slim).metadata
+    assert small.has_discriminator and full.has_discriminator  # kept (fp16), for drawing D(z)
+    bare = save_checkpoint(
+        tmp_path / "bare.safetensors", slim_checkpoint(load_checkpoint(trained_checkpoint), discriminators=False)
+    )
+    assert not load_model(bare).has_discriminator and bare.stat().st_size < slim.stat().st_size

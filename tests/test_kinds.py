@@ -77,7 +77,8 @@ def test_an_unknown_kind_is_refused_with_the_choices(capsys):
 # CPU). A pure move of code keeps every byte; a change meant to change training (new defaults) changes these on
 # purpose, and then the new hashes are recorded here, with the reason, in the same commit. History: the hashes of
 # commit 057bd4e were recorded before training.py was split into config/kinds/phases/loop/state/trainer/evaluation
-# and still matched after it; these were recorded when the AAE kinds' default became `--adversarial joint` (weight 30, betas 0.5/0.999).
+# and still matched after it; these were recorded when the AAE kinds' default became `--adversarial joint`
+# (weight 30, betas 0.5/0.999).
 RECORDED = {
     "ae": ("--model ae", "fae4f505a145f6ae384d396ef2735c8b5f1e533bc2d3aef314fce146bdd1c4d1"),
     "aae-deterministic": (

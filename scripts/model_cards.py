@@ -22,11 +22,12 @@ NOTES = {
     "semi-supervised-100": "Trained with 100 labels.",
     "cluster-16": "16 clusters, no labels.",
     "labelled-prior-2d-mixture": "The app opens this one first: ten blobs on a circle, one digit each.",
-    "aae-2d-mixture": "No labels: the codes fill the ten modes, but digits straddle them (component_purity); "
-    "labelled-prior-2d-mixture gives one digit per mode. The AAE vs VAE page pairs it with vae-2d-mixture.",
-    "aae-2d-swissroll": "Weak: at this size and budget the codes do not follow the thin spiral (prior_gap, "
-    "prior_swd), and longer training, instance noise, a slower generator or the labels (labelled-prior) made it "
-    "worse (docs/TRAINING_NOTES.md). Shipped to show what a failed prior match looks like.",
+    "labelled-prior-2d-swissroll": "Each digit takes its own stretch of the spiral (paper Fig. 4, right).",
+    "aae-2d-mixture": "No labels: the codes fill the ten modes, but digits straddle them (component_purity), and "
+    "the modes hold unequal shares of the codes, which prior_swd penalises; labelled-prior-2d-mixture gives one "
+    "digit per mode. The AAE vs VAE page pairs it with vae-2d-mixture (same size and budget).",
+    "aae-2d-swissroll": "Follows the spiral (prior_gap near the 0.12 target); without labels the digits share "
+    "stretches of it (component_purity). One seed: docs/PRIOR_MATCH.md says how much the gap varies.",
 }
 SHOWN = [
     "recon_nll",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from typing import Literal, overload
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,30 +17,6 @@ from app.sidebar import require_model
 from app.training_panel import just_trained_note
 
 EXPLAINER = "What am I looking at?"
-
-
-@overload
-def page_frame(
-    title: str,
-    caption: str,
-    explanation: str | Callable[[LatentModel], str],
-    *,
-    expanded: bool = False,
-    needs_model: Literal[True] = True,
-    training_note: bool = False,
-) -> LatentModel: ...
-
-
-@overload
-def page_frame(
-    title: str,
-    caption: str,
-    explanation: str,
-    *,
-    expanded: bool = False,
-    needs_model: Literal[False],
-    training_note: bool = False,
-) -> None: ...
 
 
 def page_frame(

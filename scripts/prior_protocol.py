@@ -24,11 +24,12 @@ from typing import Any
 
 import torch
 
-from aae_core.config import ADVERSARIAL_MODES, ModelConfig, TrainConfig, layer_sizes
+from aae_core.config import ADVERSARIAL_MODES, PRECISIONS, ModelConfig, TrainConfig, layer_sizes
 from aae_core.data import DataSplits, load_dataset
 from aae_core.evaluation import evaluate
 from aae_core.kinds import get_kind
 from aae_core.priors import make_prior
+from aae_core.reproduce import hold_out
 from aae_core.state import TrainingState
 from aae_core.trainer import train
 
@@ -78,8 +79,8 @@ def split(data: DataSplits, validation: int) -> DataSplits:
     """Train on all but the last `validation` training images and measure on those (0: the test set)."""
     if validation <= 0:
         return data
-    n = len(data.train) - validation
-    return DataSplits(data.train.subset(torch.arange(n)), data.train.subset(torch.arange(n, len(data.train))))
+    rest, held_out = hold_out(data, validation)
+    return DataSplits(rest.train, held_out)
 
 
 def run_one(run: Run, seed: int, data: DataSplits, args: argparse.Namespace) -> dict[str, Any]:
@@ -212,7 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", nargs="+", type=int, default=[10, 25, 50], help="measure after each of these")
     p.add_argument("--validation", type=int, default=0, help="measure on this many held-out training images")
     p.add_argument("--hidden", type=layer_sizes, default=(512, 512), help="every network's hidden sizes")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="bf16")
+    p.add_argument("--precision", choices=PRECISIONS, default="bf16")
     p.add_argument("--adversarial", choices=ADVERSARIAL_MODES, default=TrainConfig.adversarial)
     p.add_argument("--adversarial-weight", type=float, default=TrainConfig.adversarial_weight)
     p.add_argument("--device", default="auto")

@@ -17,6 +17,6 @@ views.page_frame(
     training_note=True,
 )
 
-request = training_form("live", default_epochs=20)
+request = training_form("live")
 if request is not None:
     train_and_open(request)

@@ -32,5 +32,8 @@ with st.spinner("Starting the explorer (loading PyTorch)…"):
 
 freeze_imported_objects()
 limit_torch_threads()
-render_sidebar()
-page.run()
+try:
+    render_sidebar()
+    page.run()
+finally:  # also when the run is stopped or rerun: what a training run imported is frozen at once
+    freeze_imported_objects()

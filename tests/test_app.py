@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -449,6 +450,34 @@ def test_no_checkpoints_offers_to_train_one_and_then_opens_it(use_folder, tmp_pa
     assert "Trained and saved" in at.success[0].value
     assert at.sidebar.markdown[0].value.startswith("**AAE**")
     assert chart_specs(at)  # the latent map of the new model
+
+
+@pytest.mark.slow
+def test_what_a_training_run_imports_is_exempted_from_garbage_collection(tmp_path):
+    # A fresh server process: in this one, earlier tests have imported everything already. Without the freeze after
+    # the run, the ~2,100 modules the first training imports leave ~210,000 objects that every full collection walks.
+    import subprocess
+    import sys
+
+    script = f"""
+import gc, time
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({ENTRY!r}, default_timeout=120).run()
+modules = len(__import__("sys").modules)
+at.slider(key="first_run_epochs").set_value(5)
+at.select_slider(key="first_run_hidden").set_value(64)
+at.button[0].click().run(timeout=120)
+assert not at.exception and "Trained and saved" in at.success[0].value, at.exception
+started = time.perf_counter()
+gc.collect()
+print(len(__import__("sys").modules) - modules, len(gc.get_objects()), time.perf_counter() - started)
+"""
+    env = {**os.environ, "AAE_CHECKPOINT_DIRS": str(tmp_path / "none"), "AAE_RUNS_DIR": str(tmp_path / "runs")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    new_modules, tracked, _ = done.stdout.split()
+    assert int(new_modules) > 1000  # the run did import the heavy modules (else this test shows nothing)
+    assert int(tracked) < 50_000, (new_modules, tracked)
 
 
 def test_live_training_redraws_the_map_every_few_epochs_from_the_model_being_trained(use_folder, tmp_path, monkeypatch):

@@ -1,7 +1,12 @@
-"""Figures: pure functions from arrays to Plotly figures and PNG bytes (no Streamlit calls)."""
+"""Figures: pure functions from arrays to Plotly figures and PNG bytes (no Streamlit calls).
+
+Plotly reads a subset of HTML in its text (links, images of a kind, line breaks); text that may come from a
+checkpoint (class names, titles) goes in through `figure_text`, so it shows as written.
+"""
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Sequence
 
@@ -99,7 +104,7 @@ def latent_map_figure(
 
     Each point carries its example index as customdata, which hover shows and a selection returns.
     The prior is a grey heatmap of its density (an image: far cheaper for the browser than contours), or grey
-    samples when it has no density (e.g. the swiss roll).
+    samples when it has no density (e.g. the swiss roll). `class_names` and `title` are plain text.
     """
     points = np.asarray(points, dtype=np.float64)
     labels = np.asarray(labels)
@@ -141,7 +146,7 @@ def latent_map_figure(
             )
         )
     figure.update_layout(
-        title=title,
+        title=None if title is None else figure_text(title),
         height=height,
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         plot_bgcolor="white",
@@ -160,8 +165,13 @@ def _label_name(label: int, class_names: Sequence[str] | None) -> str:
     if label < 0:
         return "unlabelled"
     if class_names and label < len(class_names):
-        return str(class_names[label])
+        return figure_text(class_names[label])
     return str(label)
+
+
+def figure_text(text: object) -> str:
+    """`text` for a Plotly title, legend or hover label: shown as written, never read as HTML."""
+    return html.escape(" ".join(str(text).split()), quote=False)
 
 
 def with_region(figure: go.Figure, x_range: tuple[float, float], y_range: tuple[float, float]) -> go.Figure:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,20 @@ import streamlit as st
 from aae_core.checkpoint import CheckpointError
 from aae_core.devices import DeviceError, available_devices
 from aae_core.inference import LatentModel, load_model
-from app.catalog import DEFAULT_MODEL, CheckpointFile, checkpoint_dirs, find_checkpoints
+from app.catalog import (
+    DEFAULT_MODEL,
+    CheckpointFile,
+    FolderRefused,
+    checkpoint_dirs,
+    find_checkpoints,
+    plain,
+    user_folder,
+    user_folder_roots,
+    without_server_paths,
+)
 
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "GPU (CUDA)"}
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -20,7 +32,7 @@ class Selection:
     """What the sidebar resolved this run: the listed files, the chosen one, its model or why it failed."""
 
     files: tuple[CheckpointFile, ...]
-    folders: tuple[str, ...]
+    folders: tuple[str, ...]  # the listed folders' names (never their paths on the server)
     chosen: CheckpointFile | None = None
     device: str = "cpu"
     model: LatentModel | None = None
@@ -35,13 +47,21 @@ def cached_model(path: str, device: str, modified: float) -> LatentModel:
 
 
 def open_model(entry: CheckpointFile, device: str) -> tuple[LatentModel | None, str | None]:
-    """The loaded model, or None and a one-line reason fit to show a user."""
+    """The loaded model, or None and a one-line reason fit to show a user (naming the file, not its folder).
+
+    The reason is plain text, not Markdown: it may quote the checkpoint's own metadata.
+    """
     try:
         return cached_model(str(entry.path), device, entry.modified), None
     except (CheckpointError, DeviceError) as err:
-        return None, str(err)
+        logger.info("could not open %s on %s: %s", entry.path, device, err)  # said to the user, in full here
+        return None, without_server_paths(str(err), entry.path)
+    except OSError as err:
+        logger.warning("could not read %s", entry.path, exc_info=True)
+        return None, f"{entry.path.name} could not be read ({err.strerror or type(err).__name__})"
     except Exception as err:  # noqa: BLE001 - a user-supplied file must never crash the page
-        return None, f"{entry.path.name}: {type(err).__name__}: {err}"
+        logger.warning("could not open %s", entry.path, exc_info=True)
+        return None, f"{entry.path.name}: {type(err).__name__}: {without_server_paths(str(err), entry.path)}"
 
 
 def _describe(model: LatentModel) -> str:
@@ -50,8 +70,8 @@ def _describe(model: LatentModel) -> str:
     conditional = f" · {model.num_classes} classes" if model.num_classes else ""
     trained = f" · {model.epochs} epochs" if model.epochs is not None else ""
     return (
-        f"**{model.kind.upper()}** · {model.prior_name} prior · {model.latent_dim}-D latent{conditional}  \n"
-        f"{model.dataset_name} {h}×{w}{trained}"
+        f"**{plain(model.kind.upper())}** · {plain(model.prior_name)} prior · "
+        f"{model.latent_dim}-D latent{conditional}  \n{plain(model.dataset_name)} {h}×{w}{trained}"
     )
 
 
@@ -59,14 +79,19 @@ def render_sidebar() -> Selection:
     """Draw the model and device pickers and load the chosen model; the pages read the result via `selection()`."""
     sidebar = st.sidebar
     sidebar.header("Model")
-    extra = st.session_state.get("extra_folder", "")
-    folders = checkpoint_dirs(extra if extra and _is_folder(extra) else None)
-    files = tuple(find_checkpoints(folders))
-    folder_names = tuple(str(f) for f in folders)
+    roots = user_folder_roots()
+    folders = checkpoint_dirs()
+    found = find_checkpoints(folders)
+    extra, folder_problem = _user_folder(roots)
+    if extra is not None and extra not in {f.resolve() for f in folders}:
+        folders.append(extra)
+        found += find_checkpoints([extra], within=roots)  # symlinks out of the allowed folders are not listed
+    files = tuple(found)
+    folder_names = tuple(f"{f.name}/" for f in folders)
     if not files:
         sidebar.info("No checkpoints yet.")
         device = _device_picker()
-        _folder_input(extra)
+        _folder_input(roots, folder_problem)
         return _remember(Selection(files, folder_names, device=device))
 
     labels = [f.label for f in files]
@@ -84,7 +109,7 @@ def render_sidebar() -> Selection:
         sidebar.markdown(_describe(model))
     else:
         sidebar.error("This checkpoint could not be opened (details on the page).")
-    _folder_input(extra)
+    _folder_input(roots, folder_problem)
     _credits()
     st.query_params["model"] = chosen.path.stem
     return _remember(Selection(files, folder_names, chosen, device, model, problem))
@@ -97,22 +122,31 @@ def _credits() -> None:
     )
 
 
-def _folder_input(current: str) -> None:
+def _user_folder(roots: list[Path]) -> tuple[Path | None, str | None]:
+    """The folder the user named in the sidebar, if the server allows it, or why it is not listed."""
+    text = st.session_state.get("extra_folder", "") if roots else ""
+    if not text.strip():
+        return None, None
+    try:
+        return user_folder(text, roots), None
+    except FolderRefused as err:
+        return None, str(err)
+
+
+def _folder_input(roots: list[Path], problem: str | None) -> None:
+    """The "Also look in folder" input, offered only when the operator allows folders (AAE_USER_FOLDER_ROOTS)."""
+    if not roots:
+        return
+    shared = ", ".join(plain(f"{root.name}/") for root in roots)
     st.sidebar.text_input(
         "Also look in folder",
         key="extra_folder",
-        placeholder="/path/to/checkpoints",
-        help="A folder of .safetensors checkpoints, e.g. your own runs; they join the list above.",
+        placeholder="my-runs",
+        help=f"A folder of .safetensors checkpoints inside the folders this server shares ({shared}): "
+        "its path inside one of them, or its full path. Its checkpoints join the list above.",
     )
-    if current and not _is_folder(current):
-        st.sidebar.error(f"No such folder: {current}")
-
-
-def _is_folder(text: str) -> bool:
-    try:
-        return Path(text).expanduser().is_dir()
-    except OSError:
-        return False
+    if problem:
+        st.sidebar.error(plain(problem[0].upper() + problem[1:] + "."))
 
 
 def _device_picker() -> str:
@@ -122,7 +156,7 @@ def _device_picker() -> str:
         st.session_state["device"] = wanted if wanted in devices else "cpu"
     if wanted not in devices:
         # Kept for the session: the link or bookmark that asked for it is gone after the first rerun.
-        what = DEVICE_NAMES.get(wanted, repr(wanted))
+        what = DEVICE_NAMES.get(wanted) or plain(repr(wanted))  # from the link: a crafted one must stay text
         st.session_state["_device_note"] = (
             f"{what} was asked for, but this machine has none that PyTorch can use: running on the CPU."
         )
@@ -158,7 +192,7 @@ def require_model() -> LatentModel:
 
         first_run_panel(current.folders)
     else:
-        name = current.chosen.path.name if current.chosen else "?"
-        st.error(f"**Could not open `{name}`.** {current.problem}\n\nPick another checkpoint in the sidebar.")
+        name = plain(current.chosen.path.name) if current.chosen else "?"
+        st.error(f"**Could not open {name}.** {plain(current.problem)}\n\nPick another checkpoint in the sidebar.")
     st.stop()
     raise AssertionError("unreachable: st.stop() ends the run")

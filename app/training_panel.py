@@ -7,6 +7,7 @@ result lands in the runs folder, which the model picker lists.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,9 @@ from aae_core.metrics import encode_all
 from aae_core.priors import Prior, PriorError, make_prior, selectable_priors
 from aae_core.trainer import train
 from app import figures, latent
-from app.catalog import runs_dir
+from app.catalog import plain, runs_dir, user_folder_roots, without_server_paths
 
+logger = logging.getLogger(__name__)
 # The mixture first: its ten blobs are the clearest picture of a prior being matched.
 PRIOR_ORDER = ("mixture", *(name for name in selectable_priors() if name != "mixture"))
 # The kinds a class can train live on the digits: unlabelled, one code, nothing else to set.
@@ -130,7 +132,7 @@ def training_form(key: str, *, default_epochs: int = LIVE_EPOCHS) -> TrainingReq
     request = TrainingRequest(kind, prior, int(latent_dim), int(epochs), int(hidden), int(seed), int(batch_size), lr)
     problem = request.problem()
     if problem:
-        st.error(problem)
+        st.error(plain(problem))
         return None
     return request
 
@@ -142,7 +144,10 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        st.error(f"Cannot write to {out.parent}: {err}. Set AAE_RUNS_DIR to a writable folder.")
+        logger.warning("cannot create the runs folder %s", out.parent, exc_info=True)
+        reason = plain(err.strerror or type(err).__name__)
+        folder = plain(out.parent.name)
+        st.error(f"Cannot write to the runs folder {folder}/ ({reason}). Set AAE_RUNS_DIR to a writable folder.")
         return None
     model_config, train_config = request.configs(data.train.images.shape[1])
     prior = make_prior(request.prior, request.latent_dim)
@@ -182,7 +187,8 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
             on_epoch=on_epoch,
         )
     except Exception as err:  # noqa: BLE001 - report any training failure as a message, keep the app alive
-        st.error(f"Training stopped: {type(err).__name__}: {err}")
+        logger.warning("live training of %s stopped", out, exc_info=True)
+        st.error(f"Training stopped: {type(err).__name__}: {plain(without_server_paths(str(err), out))}")
         return None
     progress.progress(1.0, text=f"Done in {time.perf_counter() - started:.0f} s")
     return out
@@ -223,16 +229,17 @@ def just_trained_note() -> None:
     """After a rerun that followed training: say where the model went."""
     name = st.session_state.pop("_just_trained", None)
     if name:
-        st.success(f"Trained and saved as `{runs_dir() / name}`; it is now selected in the sidebar.")
+        st.success(f"Trained and saved as {plain(runs_dir().name + '/' + name)}; it is now selected in the sidebar.")
 
 
 def first_run_panel(folders: tuple[str, ...]) -> None:
     """What a new user sees before any checkpoint exists: where we looked, and a one-click small model."""
+    # Folder names (not paths) from the operator's settings, as code spans.
     st.warning("**No checkpoints found.** Looked in: " + ", ".join(f"`{f}`" for f in folders))
     st.markdown(
-        "Train a small model on scikit-learn's 8×8 digits right here (about 10–30 s on a laptop CPU), "
+        "Train a small model on scikit-learn's 8×8 digits right here (about 5–10 s on one CPU core), "
         "or train one from the command line with `python -m aae_core train --out runs/my-model.safetensors` "
-        "and reload this page. You can also name another folder in the sidebar."
+        "and reload this page." + (" You can also name another folder in the sidebar." if user_folder_roots() else "")
     )
     request = training_form("first_run")
     if request is not None:

@@ -1,5 +1,7 @@
 """Pieces several pages share: the page frame, cached latent-map figures, decoding to arrays, class pickers,
-slider ranges, PNG downloads."""
+slider ranges, PNG downloads.
+
+Text from a checkpoint (names, prior, dataset, classes, messages) goes into Markdown only through `plain`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import torch
 
 from aae_core.inference import LatentModel
 from app import figures, latent
+from app.catalog import plain
 from app.sidebar import require_model
 from app.training_panel import just_trained_note
 
@@ -78,7 +81,8 @@ def class_picker(model: LatentModel, key: str, label: str = "Class") -> int | No
     names = model.class_names
     key = scoped(model, key)
     st.session_state.setdefault(key, 0)  # the value lives in session state, so callbacks can set it
-    return st.segmented_control(label, list(range(model.num_classes)), format_func=lambda i: names[i], key=key) or 0
+    options = list(range(model.num_classes))
+    return st.segmented_control(label, options, format_func=lambda i: plain(names[i]), key=key) or 0
 
 
 @st.cache_resource(show_spinner="Projecting the codes…", max_entries=32)
@@ -184,7 +188,7 @@ def slider_limits(model: LatentModel) -> np.ndarray:
 
 def no_atlas_message(model: LatentModel) -> None:
     st.info(
-        f"`{model.source}` carries no atlas (codes of its evaluation set), so there is no map to draw. "
+        f"{plain(model.name)} carries no atlas (codes of its evaluation set), so there is no map to draw. "
         "Checkpoints written by `python -m aae_core train` and by this app have one."
     )
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import struct
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from app.digit_input import MAX_UPLOAD_BYTES, DigitInputError, prepare_digit
+from app.digit_input import MAX_ASPECT, MAX_SIDE, MAX_UPLOAD_BYTES, DigitInputError, prepare_digit
 
 
 def png(array: np.ndarray, mode: str = "L") -> bytes:
@@ -49,7 +52,110 @@ def test_bad_uploads_get_a_reason(data, message):
         prepare_digit(data, (28, 28))
 
 
-def test_a_huge_picture_is_refused_before_decoding(monkeypatch):
-    monkeypatch.setattr("app.digit_input.MAX_PIXELS", 100)
-    with pytest.raises(DigitInputError, match="too large"):
-        prepare_digit(png(np.zeros((20, 20))), (28, 28))
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims `width`×`height` grey pixels but carries ten bytes of pixel data: decoding it would fail,
+    so only a refusal from the header gives a message about its size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(10))) + chunk(b"IEND", b"")
+
+
+def limits_named(message: str) -> bool:
+    return f"up to {MAX_SIDE} pixels a side" in message and f"aspect ratio up to {MAX_ASPECT}:1" in message
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's own alarm at 144 megapixels
+@pytest.mark.parametrize(("width", "height"), [(12000, 12000), (12000, 2), (24000, 2), (200000, 2), (4096, 4096)])
+def test_huge_dimensions_are_refused_from_the_header_with_the_size_and_the_limits(width, height):
+    with pytest.raises(DigitInputError) as refused:
+        prepare_digit(png_header(width, height), (28, 28))
+    message = str(refused.value)
+    assert f"is {width}×{height} pixels" in message and limits_named(message)
+    assert "not a picture" not in message
+
+
+def test_a_decompression_bomb_beyond_pillows_own_limit_gets_a_size_message():
+    with pytest.raises(DigitInputError, match="more than 179 megapixels") as refused:
+        prepare_digit(png_header(200_000, 200_000), (28, 28))
+    assert limits_named(str(refused.value))
+
+
+def test_a_long_thin_picture_is_refused_for_its_aspect_ratio():
+    with pytest.raises(DigitInputError, match=r"is 900×100 pixels \(an aspect ratio of 9:1\)"):
+        prepare_digit(png(np.full((100, 900), 255)), (28, 28))
+
+
+def test_a_tiny_file_of_a_long_strip_costs_no_memory():
+    """A 12000×2 PNG is about a hundred bytes; decoded, cropped and squared it used to cost a gigabyte."""
+    strip = np.full((2, 12000), 255)
+    strip[:, 100:11900] = 0
+    data = png(strip)
+    assert len(data) < 1000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DigitInputError, match="12000×2"):
+            prepare_digit(data, (28, 28))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_a_phone_sized_photo_is_accepted_and_worked_on_at_a_reduced_size():
+    page = Image.new("RGB", (4000, 3000), "white")
+    page.paste((20, 20, 20), (1800, 900, 2100, 2100))  # a thick "1"
+    buffer = io.BytesIO()
+    page.save(buffer, format="JPEG", quality=90)
+    tracemalloc.start()
+    try:
+        pixels = prepare_digit(buffer.getvalue(), (28, 28))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert pixels.shape == (28, 28) and pixels.max() > 0.9 and pixels[:, 0].max() < 0.05
+    assert peak < 32_000_000  # float copies of a 1024-pixel picture, not of 12 megapixels (48 MB each)
+
+
+def ink_page(white: float, ink: float, dtype) -> np.ndarray:
+    """A light page with a dark, anti-aliased "7" in the given pixel type."""
+    page = np.full((60, 60), white, dtype=np.float64)
+    page[10:14, 15:45] = ink  # the bar
+    page[14:50, 40:44] = ink  # the stem
+    page[14:50, 39] = (white + ink) / 2  # a grey edge
+    return page.astype(dtype)
+
+
+def encoded(page: np.ndarray, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("page", "fmt"),
+    [
+        (ink_page(1.0, 0.0, np.float32), "TIFF"),  # 32-bit float, 0..1
+        (ink_page(0.8, 0.3, np.float32), "TIFF"),  # 32-bit float using part of 0..1
+        (ink_page(60000, 20000, np.uint16), "PNG"),  # 16-bit, both levels far above 255
+        (ink_page(900, 100, np.uint16), "TIFF"),  # 16-bit, a dim scan
+    ],
+)
+def test_high_bit_depth_pictures_are_scaled_by_their_range_like_an_8_bit_one(page, fmt):
+    data = encoded(page, fmt)
+    assert Image.open(io.BytesIO(data)).mode in ("F", "I;16")
+    low, high = float(page.min()), float(page.max())
+    eight_bit = png(np.round((page.astype(np.float64) - low) / (high - low) * 255))
+    expected = prepare_digit(eight_bit, (28, 28), margin=0.2)
+    pixels = prepare_digit(data, (28, 28), margin=0.2)
+    assert pixels.max() > 0.9  # a bright digit, not a dark one
+    np.testing.assert_allclose(pixels, expected, atol=0.02)
+
+
+def test_a_float_picture_with_nan_pixels_is_refused_with_the_reason():
+    page = ink_page(1.0, 0.0, np.float32)
+    page[0, 0] = np.nan
+    with pytest.raises(DigitInputError, match="32-bit float pixels include values that are not numbers"):
+        prepare_digit(encoded(page, "TIFF"), (28, 28))

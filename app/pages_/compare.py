@@ -68,7 +68,7 @@ models: list[LatentModel] = []
 for column, label in zip(pickers, chosen, strict=True):
     model, problem = open_model(entries[labels.index(label)], current.device)
     if model is None:
-        column.error(f"**Could not open this checkpoint.** {problem}")
+        column.error(f"**Could not open this checkpoint.** {views.plain(problem)}")
     else:
         models.append(model)
 if len(models) < 2:
@@ -125,7 +125,7 @@ if same_dim:
                 png = figures.digit_png(image, 192)
                 st.image(
                     png,
-                    caption=f"{'left' if n == 0 else 'right'}: {model.kind.upper()}",
+                    caption=f"{'left' if n == 0 else 'right'}: {views.plain(model.kind.upper())}",
                     width=192,
                     output_format="PNG",
                 )

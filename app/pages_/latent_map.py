@@ -68,7 +68,8 @@ with detail_column:
         st.image(png, caption="What the decoder makes of each selected code (the reconstructions)", output_format="PNG")
         labels = model.atlas.labels[shown]
         counts = ", ".join(
-            f"{model.class_names[k] if model.num_classes else k}: {int((labels == k).sum())}" for k in np.unique(labels)
+            f"{views.plain(model.class_names[k]) if model.num_classes else k}: {int((labels == k).sum())}"
+            for k in np.unique(labels)
         )
         st.caption(f"Labels in the selection: {counts}")
         views.download_png(png, f"{model.name}-selection.png", key="download_selection")

@@ -125,7 +125,7 @@ def endpoint(kind: str, column, name: str, default: int) -> np.ndarray | None:
             key=views.scoped(model, f"interp_{name}_example"),
         )
         label = model.atlas.labels[int(index)]
-        column.caption(f"a {model.class_names[label] if model.num_classes else label}")
+        column.caption(f"a {views.plain(model.class_names[label]) if model.num_classes else label}")
         return model.atlas.codes[int(index)]
     seed = column.number_input(f"{name}: prior seed", 0, 10_000, default, key=f"interp_{name}_seed")
     samples = latent.prior_samples(model.prior, 1, int(seed))

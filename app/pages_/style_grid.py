@@ -24,8 +24,9 @@ if not model.num_classes:
         if other is not None and other.num_classes:
             conditional.append(entry)
     st.info(
-        f"**This {model.kind.upper()} is not conditional**: its decoder sees only *z*, so class and style are "
-        "mixed together in the code and there is no class input to walk. Pick a supervised (conditional) model "
+        f"**This {views.plain(model.kind.upper())} is not conditional**: its decoder sees only *z*, so class and "
+        "style are mixed together in the code and there is no class input to walk. Pick a supervised (conditional) "
+        "model "
         + (
             "to see the grid:"
             if conditional
@@ -34,7 +35,7 @@ if not model.num_classes:
     )
     for entry in conditional[:5]:
         st.button(
-            f"Open {entry.path.stem}",
+            f"Open {views.plain(entry.path.stem)}",
             key=f"open_{entry.path.stem}",
             icon=":material/open_in_new:",
             on_click=lambda stem=entry.path.stem: st.session_state.update(_pick_next_run=stem),
@@ -59,7 +60,10 @@ if source == "real" and model.atlas is not None:
         len(model.atlas.codes), size=min(rows, len(model.atlas.codes)), replace=False
     )
     styles = model.atlas.codes[pick]
-    row_labels = [f"row {r + 1}: style of example #{i} (a {names[model.atlas.labels[i]]})" for r, i in enumerate(pick)]
+    row_labels = [
+        f"row {r + 1}: style of example #{i} (a {views.plain(names[model.atlas.labels[i]])})"
+        for r, i in enumerate(pick)
+    ]
 else:
     if source == "real":
         st.warning("This checkpoint has no atlas of encoded digits; sampling styles from the prior instead.")
@@ -72,7 +76,8 @@ classes = np.arange(model.num_classes)
 codes = np.repeat(styles, len(classes), axis=0)  # row-major: each style once per class
 labels = np.tile(classes, len(styles))
 grid = figures.grid_png(views.decode(model, codes, labels), len(classes), target_px=640)
-st.image(grid, caption="Columns: " + " ".join(names[: len(classes)]) + " — each row one style z", output_format="PNG")
+columns_caption = "Columns: " + " ".join(views.plain(n) for n in names[: len(classes)]) + " — each row one style z"
+st.image(grid, caption=columns_caption, output_format="PNG")
 if row_labels:
     st.caption("; ".join(row_labels))
 views.download_png(grid, f"{model.name}-style-class.png", key="download_style_grid")

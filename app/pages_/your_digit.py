@@ -28,7 +28,7 @@ def prediction(model: LatentModel, pixels: np.ndarray) -> str:
     best = int(probabilities.argmax())
     names = model.class_names
     if model.kind == "semi-supervised":
-        what = f"predicted class: {names[best] if best < len(names) else best}"
+        what = f"predicted class: {views.plain(names[best]) if best < len(names) else best}"
     else:
         what = f"cluster {best}"
     return f"{what} (probability {probabilities[best]:.2f})"
@@ -51,7 +51,7 @@ margin = 0.0 if max(model.image_shape) <= 8 else 0.2  # 8×8 digits fill their f
 try:
     pixels = prepare_digit(upload.getvalue(), model.image_shape, margin=margin)
 except DigitInputError as err:
-    st.error(f"**Could not use `{upload.name}`:** {err}.")
+    st.error(f"**Could not use {views.plain(upload.name)}:** {err}.")
     st.stop()
 
 code = model.encode(torch.from_numpy(pixels[None])).cpu().numpy()[0]
@@ -87,7 +87,7 @@ with columns[2]:
         st.caption(
             "Nearest evaluation digits: "
             + ", ".join(
-                f"#{i} (a {names[model.atlas.labels[i]] if model.num_classes else model.atlas.labels[i]})"
+                f"#{i} (a {views.plain(names[model.atlas.labels[i]]) if model.num_classes else model.atlas.labels[i]})"
                 for i in nearest
             )
         )

@@ -4,7 +4,9 @@ Tensor names are prefixed by what they hold: `model.` (weights), `optim.<name>.`
 `rng.` (generator state), `atlas.` (codes and labels of the evaluation set), `snapshots.` (codes during training).
 The metadata (model kind, architecture, prior, dataset, training settings, history, metrics, format version) is one
 JSON document stored under the header key `aae_core`. Writes are atomic: a crash never leaves a half-written file.
-`rebuild_model` is the one place a model (and `stored_prior` the prior) is rebuilt from a checkpoint.
+Reading checks the metadata and the atlas and snapshot tensors against `schema` before anything is built from them.
+`rebuild_model` is the one place a model (and `stored_prior` the prior) is rebuilt from a checkpoint; it refuses
+weights that do not fit the architecture, or that hold NaN or infinite values.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .config import ModelConfig
 from .kinds import build_model
 from .models import AutoEncoder, inference_state_dict
 from .priors import Prior, prior_from_config
+from .schema import SchemaError, validate_checkpoint
 
 FORMAT_NAME = "aae_core"
 FORMAT_VERSION = 1
@@ -32,6 +35,10 @@ METADATA_KEY = "aae_core"
 
 class CheckpointError(ValueError):
     """A file that is not a usable checkpoint; the message is one line saying why."""
+
+
+class NonFiniteWeightsError(CheckpointError):
+    """Weights that hold NaN or infinite values (a run that diverged): the model would decode garbage."""
 
 
 @dataclass
@@ -77,47 +84,53 @@ def _sniff(path: Path) -> str | None:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and validate a checkpoint; anything wrong raises CheckpointError with a one-line reason."""
+    """Read and validate a checkpoint (its metadata against `schema`); anything wrong raises CheckpointError with a
+    one-line reason that names the file (not its folder: the message may reach a user of a server)."""
     path = Path(path)
+    name = path.name or str(path)
     if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint")
+        raise CheckpointError(f"{name}: no such checkpoint")
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file (*.safetensors)")
+        raise CheckpointError(f"{name} is a folder, not a checkpoint file (*.safetensors)")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} is empty")
+        raise CheckpointError(f"{name} is empty")
     foreign = _sniff(path)
     if foreign:
-        raise CheckpointError(f"{path} is {foreign}, not a safetensors checkpoint; it was not opened (never unpickled)")
+        raise CheckpointError(f"{name} is {foreign}, not a safetensors checkpoint; it was not opened (never unpickled)")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             header = f.metadata() or {}
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except (SafetensorError, OSError, RuntimeError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt: {reason})") from None
+        raise CheckpointError(f"{name} is not a readable safetensors file (truncated or corrupt: {reason})") from None
     if METADATA_KEY not in header:
         raise CheckpointError(
-            f"{path} is a safetensors file but not an aae_core checkpoint (no '{METADATA_KEY}' metadata)"
+            f"{name} is a safetensors file but not an aae_core checkpoint (no '{METADATA_KEY}' metadata)"
         )
     try:
         metadata = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: its metadata is not valid JSON ({err.msg})") from None
+        raise CheckpointError(f"{name}: its metadata is not valid JSON ({err.msg})") from None
     except RecursionError:
-        raise CheckpointError(f"{path}: its metadata is nested too deeply to be a checkpoint's") from None
+        raise CheckpointError(f"{name}: its metadata is nested too deeply to be a checkpoint's") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path}: its metadata does not describe an aae_core checkpoint")
+        raise CheckpointError(f"{name}: its metadata does not describe an aae_core checkpoint")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: bad format_version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{name}: bad format_version {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} uses checkpoint format {version}, newer than this aae_core reads ({FORMAT_VERSION}); "
+            f"{name} uses checkpoint format {version}, newer than this aae_core reads ({FORMAT_VERSION}); "
             "upgrade aae_core"
         )
     for key in ("model", "prior", "dataset"):
         if not isinstance(metadata.get(key), dict):
-            raise CheckpointError(f"{path}: its metadata lacks the '{key}' section")
+            raise CheckpointError(f"{name}: its metadata lacks the '{key}' section")
+    try:
+        validate_checkpoint(metadata, tensors)
+    except SchemaError as err:
+        raise CheckpointError(f"{name}: bad metadata: {err}") from None
     return Checkpoint(metadata, tensors)
 
 
@@ -152,7 +165,7 @@ def unpack_optimizer(
     groups = [{k: tuple(v) if k == "betas" else v for k, v in group.items()} for group in settings["param_groups"]]
     try:
         optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (ValueError, KeyError, RuntimeError) as err:
+    except (ValueError, KeyError, RuntimeError, TypeError) as err:
         raise CheckpointError(f"optimizer '{name}' state does not fit this model ({err})") from None
 
 
@@ -201,12 +214,42 @@ def slim_checkpoint(checkpoint: Checkpoint, half: bool = True, discriminators: b
 # ---------------------------------------------------------------------------------------------------- rebuilding
 
 
+def _label(source: str | os.PathLike[str]) -> str:
+    """How a message names a checkpoint: its file name, never the folder it lies in."""
+    return Path(source).name if source else "checkpoint"
+
+
 def stored_model_config(checkpoint: Checkpoint, source: str = "") -> ModelConfig:
     """The architecture the metadata describes; CheckpointError when it is unusable."""
     try:
         return ModelConfig.from_dict(checkpoint.metadata["model"]["config"])
-    except (ValueError, TypeError, KeyError) as err:
-        raise CheckpointError(f"{source or 'checkpoint'}: its model settings are unusable ({err})") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"{_label(source)}: its model settings are unusable ({err})") from None
+
+
+def nonfinite_weights(checkpoint: Checkpoint) -> list[str]:
+    """Names of the model weights (without the `model.` prefix) that hold NaN or infinite values."""
+    return [
+        key
+        for key, value in checkpoint.group("model").items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+
+
+def nonfinite_error(broken: list[str], source: str | os.PathLike[str] = "") -> NonFiniteWeightsError:
+    """The error that names the weights in `broken` (as `nonfinite_weights` lists them)."""
+    names = ", ".join(f"'{k}'" for k in broken[:3]) + (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
+    return NonFiniteWeightsError(
+        f"{_label(source)}: its weights are broken: {names} hold NaN or infinite values "
+        "(the run that wrote it diverged); retrain it, with a smaller --lr"
+    )
+
+
+def check_finite(checkpoint: Checkpoint, source: str | os.PathLike[str] = "") -> None:
+    """Raise NonFiniteWeightsError, naming the broken tensors, when any model weight is NaN or infinite."""
+    broken = nonfinite_weights(checkpoint)
+    if broken:
+        raise nonfinite_error(broken, source)
 
 
 def stored_prior(checkpoint: Checkpoint) -> Prior:
@@ -220,18 +263,20 @@ def rebuild_model(
     *,
     source: str = "",
     inference_only: bool = True,
+    allow_nonfinite: bool = False,
 ) -> AutoEncoder:
     """The checkpoint's model with its weights, on `device`.
 
     The metadata is checked against the stored weights on the meta device first, so a hostile file that claims a
     huge architecture is refused without allocating it. With `inference_only` the discriminators may be missing
-    (a slim `export`); otherwise every weight must be there.
+    (a slim `export`); otherwise every weight must be there. Weights holding NaN or infinite values are refused
+    (NonFiniteWeightsError) unless `allow_nonfinite`.
     """
     config = stored_model_config(checkpoint, source)
     weights = checkpoint.group("model")
     with torch.device("meta"):
         skeleton = build_model(config)
-    prefix = f"{source}: " if source else ""
+    prefix = f"{_label(source)}: " if source else ""
     needed = inference_state_dict(skeleton) if inference_only else skeleton.state_dict()
     missing = next((k for k in needed if k not in weights), None)
     if missing is not None:
@@ -241,6 +286,8 @@ def rebuild_model(
         check_weights(skeleton, weights, strict)
     except CheckpointError as err:
         raise CheckpointError(f"{prefix}{err}") from None
+    if not allow_nonfinite:
+        check_finite(checkpoint, source)
     model = build_model(config)
     load_weights(model, weights, strict)
     return model.to(device)

@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
+from safetensors import SafetensorError
 
 from . import __version__, reproduce
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, slim_checkpoint
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    NonFiniteWeightsError,
+    check_finite,
+    load_checkpoint,
+    nonfinite_error,
+    save_checkpoint,
+    slim_checkpoint,
+    stored_model_config,
+    stored_prior,
+)
 from .config import (
     PRECISIONS,
     ConfigError,
@@ -24,21 +39,23 @@ from .config import (
     TrainConfig,
     add_config_arguments,
     config_values,
+    flag_names,
     layer_sizes,
     positive_float,
     positive_int,
+    size_int,
 )
 from .data import DATASETS, DatasetError, load_dataset
 from .devices import DEVICE_CHOICES, DeviceError
 from .distributed import is_main_process
 from .evaluation import evaluate
-from .inference import load_model
-from .kinds import get_kind
+from .inference import LatentModel, load_model
+from .kinds import Kind, build_model, check_prior, get_kind
 from .priors import PriorError, make_prior, selectable_priors
 from .reproduce import EXPERIMENTS
-from .trainer import train
+from .trainer import TrainingDiverged, train
 
-USER_ERRORS = (CheckpointError, DatasetError, ConfigError, PriorError, DeviceError)
+USER_ERRORS = (CheckpointError, DatasetError, ConfigError, PriorError, DeviceError, TrainingDiverged)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,14 +74,18 @@ def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="aae_core", description="Adversarial autoencoders and baselines.")
-    parser.add_argument("--version", action="version", version=f"aae_core {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+# The prior flags: the priors each one sets, and the parameter it sets on each.
+PRIOR_FLAGS = {
+    "prior_std": {"gaussian": "std"},
+    "components": {"mixture": "components", "swissroll": "segments"},
+    "uniform_half_width": {"uniform": "half_width"},
+}
+# `train` flags that may differ from a resumed checkpoint's settings: how long and where to train, where the data
+# and the output are. Every other setting comes from the checkpoint, and a flag that contradicts it is refused.
+RESUME_MAY_CHANGE = ("epochs", "device", "threads", "quiet", "out", "data_dir", "download", "image_size", "resume")
 
-    t = commands.add_parser(
-        "train", help="train a model and write a checkpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+
+def _add_train_arguments(t: argparse.ArgumentParser) -> None:
     add_config_arguments(t, ModelConfig)
     t.add_argument(
         "--prior",
@@ -73,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="prior on the code (the AE only reports its match)",
     )
     t.add_argument("--prior-std", type=positive_float, default=1.0, help="std of the gaussian prior")
-    t.add_argument("--components", type=positive_int, default=10, help="mixture components / swiss-roll segments")
+    t.add_argument("--components", type=size_int, default=10, help="mixture components / swiss-roll segments")
     t.add_argument("--uniform-half-width", type=positive_float, default=2.0, help="uniform prior box half-width")
-    t.add_argument("--clusters", type=positive_int, default=16, help="clusters of the cluster and dimred models")
+    t.add_argument("--clusters", type=size_int, default=16, help="clusters of the cluster and dimred models")
     t.add_argument("--dataset", choices=DATASETS, default=None, help="data (default: digits, or the resumed run's)")
     t.add_argument("--data-dir", type=Path, default=None, help="folder of IDX files (mnist etc.) or of images (folder)")
     t.add_argument("--download", action="store_true", help="download missing IDX files into --data-dir")
@@ -85,11 +106,42 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(t, TrainConfig)
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
     t.add_argument(
-        "--out", type=Path, default=None, help="checkpoint path (default: runs/MODEL-PRIOR-DATASET.safetensors)"
+        "--out",
+        type=Path,
+        default=None,
+        help="checkpoint path (default: runs/MODEL-PRIOR-DATASET.safetensors; with --resume, the resumed file)",
     )
-    t.add_argument("--resume", type=Path, default=None, help="continue the run saved in this checkpoint")
+    t.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="continue the run saved in this checkpoint, with its settings: only --epochs, --out, --device, "
+        "--threads, --quiet, --data-dir, --download and --image-size may differ from them",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads_argument(t)
+
+
+def given_train_flags(train_argv: Sequence[str]) -> set[str]:
+    """The `train` settings named on the command line `train_argv` (after `train`), by dest; the rest are defaults."""
+    shadow = _Parser(prog="aae_core train", add_help=False)
+    _add_train_arguments(shadow)
+    # argparse fills in a default only where the namespace lacks the attribute: mark every one as unset first.
+    unset = object()
+    namespace = argparse.Namespace(**dict.fromkeys(vars(shadow.parse_args([])), unset))
+    shadow.parse_args(train_argv, namespace)
+    return {dest for dest, value in vars(namespace).items() if value is not unset}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aae_core", description="Adversarial autoencoders and baselines.")
+    parser.add_argument("--version", action="version", version=f"aae_core {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    t = commands.add_parser(
+        "train", help="train a model and write a checkpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    _add_train_arguments(t)
 
     e = commands.add_parser("evaluate", help="recompute a checkpoint's metrics on its dataset")
     e.add_argument("checkpoint", type=Path)
@@ -142,32 +194,175 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prior_params(args: argparse.Namespace) -> dict[str, Any]:
-    if args.prior == "gaussian":
-        return {"std": args.prior_std}
-    if args.prior == "mixture":
-        return {"components": args.components}
-    if args.prior == "swissroll":
-        return {"segments": args.components}
-    return {"half_width": args.uniform_half_width}
+def _prior_params(args: argparse.Namespace, prior: str) -> dict[str, Any]:
+    """The parameters the prior flags give the prior named `prior`."""
+    return {params[prior]: getattr(args, dest) for dest, params in PRIOR_FLAGS.items() if prior in params}
+
+
+def _flag(dest: str) -> str:
+    """How a `train` setting is spelled on the command line (`hidden_dims`: `--hidden`)."""
+    return {**flag_names(ModelConfig), **flag_names(TrainConfig)}.get(dest, "--" + dest.replace("_", "-"))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _encoder_in_use(config: ModelConfig) -> str:
+    """The posterior q(z|x) the model of `config` really builds: the VAE's is Gaussian whatever `encoder` says."""
+    with torch.device("meta"):  # the architecture only: nothing is allocated
+        return str(getattr(build_model(config).encoder, "kind", "its own"))
+
+
+def _refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConfig) -> None:
+    """Refuse flags that the chosen model or prior would silently ignore (such as --encoder on the VAE)."""
+    given = args.given
+    if "encoder" in given and (used := _encoder_in_use(config)) != args.encoder:
+        raise ConfigError(
+            f"the {kind.name} model uses a {used} encoder whatever --encoder says; leave out --encoder {args.encoder}"
+        )
+    for dest, params in PRIOR_FLAGS.items():
+        if dest in given and args.prior not in params:
+            raise ConfigError(
+                f"{_flag(dest)} sets the {' and '.join(params)} prior, not the {args.prior} one; leave it out"
+            )
+
+
+def _check_clusters(
+    args: argparse.Namespace, kind: Kind, classes: int, labels: int, resumed: ModelConfig | None = None
+) -> None:
+    """Refuse a given --clusters that sets nothing (kinds without clusters, dimred given labels) or that contradicts
+    the `resumed` checkpoint's sizes."""
+    if "clusters" not in args.given:
+        return
+    sizes = kind.sizes(classes, args.clusters, labels)
+    if sizes == kind.sizes(classes, args.clusters + 1, labels):
+        with_labels = kind.sizes(classes, args.clusters, 0) != kind.sizes(classes, args.clusters + 1, 0)
+        reason = "takes one category per class when given --labels" if with_labels else "has no clusters to set"
+        raise ConfigError(f"the {kind.name} model {reason}; leave out --clusters")
+    if resumed is not None and any(getattr(resumed, key) != value for key, value in sizes.items()):
+        held = ", ".join(f"{key}={getattr(resumed, key)}" for key in sizes)
+        raise ConfigError(
+            f"--resume {args.resume.name} keeps the checkpoint's settings, and --clusters {args.clusters} contradicts "
+            f"them (it has {held}); leave it out"
+        )
+
+
+def _check_resume(args: argparse.Namespace, checkpoint: Checkpoint) -> None:
+    """Refuse to resume a slim copy, or with flags that contradict the checkpoint's settings (naming each)."""
+    meta = checkpoint.metadata
+    if "training" not in meta or "optimizers" not in meta:
+        raise ConfigError(
+            f"{args.resume.name} holds inference weights only (a slim copy written by export), so it cannot be "
+            "resumed; resume the checkpoint it was exported from"
+        )
+    conflicts = _resume_conflicts(args, checkpoint)
+    if conflicts:
+        raise ConfigError(
+            f"--resume {args.resume.name} keeps the checkpoint's settings, and these flags contradict them: "
+            f"{'; '.join(conflicts)}; leave them out, or train a new model with another --out"
+        )
+
+
+def _resume_conflicts(args: argparse.Namespace, checkpoint: Checkpoint) -> list[str]:
+    """The given flags that contradict the settings of the checkpoint being resumed, as 'FLAG VALUE (the
+    checkpoint's: VALUE)'; flags in RESUME_MAY_CHANGE and flags not given never do."""
+    meta = checkpoint.metadata
+    model = stored_model_config(checkpoint)
+    stored: dict[str, Any] = {f.name: getattr(model, f.name) for f in fields(ModelConfig)}
+    training = TrainConfig.from_dict(meta["training"]["config"])
+    stored.update({f.name: getattr(training, f.name) for f in fields(TrainConfig)})
+    stored["encoder"] = _encoder_in_use(model)
+    prior = meta.get("prior", {})
+    stored["prior"] = name = str(prior.get("name"))
+    for dest, params in PRIOR_FLAGS.items():
+        # A parameter the stored prior does not have is contradicted by any value.
+        stored[dest] = prior.get("params", {}).get(params.get(name), f"none, its prior is {name}")
+    stored["dataset"] = meta.get("dataset", {}).get("name")
+    conflicts = []
+    for dest in sorted(args.given - set(RESUME_MAY_CHANGE)):
+        if dest in stored and getattr(args, dest) != stored[dest]:
+            conflicts.append(f"{_flag(dest)} {_shown(getattr(args, dest))} (the checkpoint's: {_shown(stored[dest])})")
+    return conflicts
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before any training, an output path that cannot take a checkpoint: a folder, a device or pipe, a path
+    under a file, or a folder that cannot be written. Creates the missing folders, as writing would."""
+    if path.is_dir():
+        raise ConfigError(f"--out {path.name} is a folder; give a file in it, such as {path.name}/model.safetensors")
+    if path.exists() and not path.is_file():
+        # A checkpoint replaces its file by renaming a new one over it, which would replace a device node too.
+        raise ConfigError(f"--out {path.name} exists and is not a regular file (a device or pipe); give a file path")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write --out {path.name}: {folder.name} on its path is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The checkpoint is written to a temporary file beside it first; try exactly that.
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"cannot write --out {path.name}: {err.strerror or err}") from None
+
+
+def _write_failure(path: Path, err: Exception) -> CheckpointError:
+    """A failed checkpoint write (full disk, quota, I/O error) as one line."""
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).rsplit("I/O error: ", 1)[-1]
+    return CheckpointError(
+        f"cannot write {path.name}: {reason}; checkpoints are written atomically, so the file holds its last "
+        "complete epoch, if any"
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Train a new model, or continue one (--resume), once every flag and the output path have been checked."""
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     resume = load_checkpoint(args.resume) if args.resume is not None else None
-    dataset = args.dataset or (resume.metadata["dataset"]["name"] if resume is not None else "digits")
+    if resume is not None:
+        _check_resume(args, resume)
+        training = resume.metadata["training"]
+        target = args.epochs if "epochs" in args.given else int(training["config"]["epochs"])
+        # A resumed run trains on with its own settings; the flags only repeat them (checked above).
+        model_config = stored_model_config(resume)
+        train_config = TrainConfig.from_dict({**training["config"], "epochs": target})
+        prior = stored_prior(resume)
+        dataset = args.dataset or resume.metadata["dataset"]["name"]
+    else:
+        dataset = args.dataset or "digits"
     data = load_dataset(dataset, args.data_dir, download=args.download, image_size=args.image_size)
-    kind = get_kind(args.kind)
-    labels = kind.default_labels if args.labels is None else args.labels
-    model_config = ModelConfig(
-        **config_values(args, ModelConfig),
-        input_dim=data.train.images.shape[1],
-        **kind.sizes(int(data.train.labels.max()) + 1, args.clusters, labels),
-    )
-    train_config = TrainConfig(**{**config_values(args, TrainConfig), "labels": labels})
-    prior = make_prior(args.prior, args.latent_dim, **_prior_params(args))
+    classes = int(data.train.labels.max()) + 1
+    if resume is not None:
+        _check_clusters(args, get_kind(model_config.kind), classes, train_config.labels, resumed=model_config)
+        if int(training["epoch"]) >= target:
+            print(
+                f"{args.resume} is already at epoch {training['epoch']} (--epochs {target}); nothing to train "
+                "(pass a larger --epochs to continue)"
+            )
+            return 0
+    else:
+        kind = get_kind(args.kind)
+        labels = kind.default_labels if args.labels is None else args.labels
+        _check_clusters(args, kind, classes, labels)
+        model_config = ModelConfig(
+            **config_values(args, ModelConfig),
+            input_dim=data.train.images.shape[1],
+            **kind.sizes(classes, args.clusters, labels),
+        )
+        _refuse_ignored_flags(args, kind, model_config)
+        train_config = TrainConfig(**{**config_values(args, TrainConfig), "labels": labels})
+        prior = make_prior(args.prior, args.latent_dim, **_prior_params(args, args.prior))
+        check_prior(model_config, prior)
     out = args.out or args.resume or Path("runs") / f"{args.kind}-{args.prior}-{data.train.name}.safetensors"
+    _check_output(out)
     try:
         result = train(
             model_config,
@@ -182,6 +377,8 @@ def run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted; the last epoch checkpoint is in {out} (continue with --resume {out})", file=sys.stderr)
         return 130
+    except (OSError, SafetensorError) as err:
+        raise _write_failure(out, err) from None
     if not is_main_process():  # under torchrun, rank 0 reports for everyone
         return 0
     print(f"wrote {result.path} in {result.seconds:.1f}s")
@@ -203,7 +400,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise DatasetError(
             f"the data has {data.train.image_shape} images, the checkpoint expects {dataset['image_shape']}"
         )
-    seed = model.metadata.get("training", {}).get("config", {}).get("seed", 0)
+    seed = model.training_seed
     metrics, _ = evaluate(model.model, model.prior, data, seed=seed)
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "metrics": metrics}, indent=2))
@@ -214,10 +411,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    summary = load_model(args.checkpoint, device="cpu").describe()
+    """Describe the checkpoint; one whose weights are broken (NaN/inf) is described too, then refused (exit 2)."""
+    model = load_model(args.checkpoint, device="cpu", allow_nonfinite=True)
+    summary = model.describe()
     if args.json:
         print(json.dumps(summary, indent=2))
-        return 0
+        return _refuse_broken(model)
     prior = summary["prior"]
     params = ", ".join(f"{k}={v}" for k, v in prior.get("params", {}).items())
     print(f"{summary['source']}")
@@ -233,10 +432,20 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"  trained    {summary['epochs']} epochs; atlas: {atlas}; snapshots: {summary['snapshots']}")
     if summary["inference_only"]:
         print("  slim copy  inference weights only (written by export): opens anywhere, cannot be resumed")
+    if summary["broken_weights"]:
+        print(f"  weights    BROKEN: {len(summary['broken_weights'])} tensors hold NaN or infinite values")
     if summary["metrics"]:
         print("  metrics")
         print(_format_metrics(summary["metrics"]))
-    return 0
+    return _refuse_broken(model)
+
+
+def _refuse_broken(model: LatentModel) -> int:
+    """0, or, when the weights hold NaN/inf, the one-line error on stderr and 2 (after the description)."""
+    if not model.broken_weights:
+        return 0
+    print(f"error: {nonfinite_error(model.broken_weights, model.source)}", file=sys.stderr)
+    return 2
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
@@ -263,10 +472,26 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.out.exists() and args.checkpoint.exists() and os.path.samefile(args.out, args.checkpoint):
+        raise ConfigError(
+            f"--out {args.out.name} is {args.checkpoint.name} itself: its slim copy would replace it and could not "
+            "be resumed; give another --out"
+        )
+    _check_output(args.out)
     checkpoint = load_checkpoint(args.checkpoint)
-    load_model(args.checkpoint)  # refuse to export what would not open
+    load_model(args.checkpoint)  # refuse to export what would not open (also weights holding NaN or inf)
     slim = slim_checkpoint(checkpoint, half=not args.full_precision, discriminators=not args.drop_discriminators)
-    path = save_checkpoint(args.out, slim)
+    try:
+        check_finite(slim, args.checkpoint)
+    except NonFiniteWeightsError:
+        raise CheckpointError(
+            f"{args.checkpoint.name}: its weights exceed the range of fp16 (up to 65504), so a slim copy would "
+            "hold infinite values; export it with --full-precision"
+        ) from None
+    try:
+        path = save_checkpoint(args.out, slim)
+    except (OSError, SafetensorError) as err:
+        raise _write_failure(args.out, err) from None
     before, after = args.checkpoint.stat().st_size, path.stat().st_size
     print(f"wrote {path}: {after / 2**20:.2f} MiB (from {before / 2**20:.2f} MiB)")
     return 0
@@ -281,8 +506,17 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; for `train`, `given` holds the settings named on it (resume checks need them)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        args.given = given_train_flags(argv[argv.index("train") + 1 :])
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except USER_ERRORS as err:

@@ -25,11 +25,39 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------------------------------- flag types
 
 
+# Ceilings on what a flag can ask for: a layer width, code size, cluster or component count of at most MAX_SIZE,
+# and at most MAX_LAYERS hidden layers. A 10,000-wide layer is ten times the paper's and already holds 400 MB of
+# weights (1.6 GB with gradients and Adam state); beyond that a typo (--clusters 100000000) only ends in an
+# allocation failure.
+MAX_SIZE = 10_000
+MAX_LAYERS = 100
+# Adam moves every weight by about the learning rate per step whatever the gradient's scale, so above 1 each step
+# is larger than the weights themselves (initialised ~1/sqrt(fan-in)); the paper's rates are 1e-4 to 1e-3.
+MAX_LEARNING_RATE = 1.0
+MAX_SEED = 2**32 - 1  # numpy's seed range; torch's is wider, but the seed must work for both
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def size_int(text: str) -> int:
+    """argparse type: a size from 1 to MAX_SIZE (code size, clusters, mixture components)."""
+    value = positive_int(text)
+    if value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_SIZE:,}, got {value:,}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a random seed, an integer from 0 to 2**32-1."""
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text}")
     return value
 
 
@@ -41,14 +69,24 @@ def positive_float(text: str) -> float:
     return value
 
 
+def learning_rate(text: str) -> float:
+    """argparse type: a learning rate, a number > 0 and <= MAX_LEARNING_RATE."""
+    value = float(text)
+    if not 0 < value <= MAX_LEARNING_RATE:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 and <= {MAX_LEARNING_RATE:g}, got {text}")
+    return value
+
+
 def layer_sizes(text: str) -> tuple[int, ...]:
-    """argparse type: comma-separated layer sizes such as 1000,1000."""
+    """argparse type: comma-separated layer sizes such as 1000,1000 (each 1 to MAX_SIZE, at most MAX_LAYERS)."""
     try:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 1000,1000, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    if not sizes or min(sizes) < 1 or max(sizes) > MAX_SIZE or len(sizes) > MAX_LAYERS:
+        raise argparse.ArgumentTypeError(
+            f"layer sizes must be 1 to {MAX_SIZE:,}, at most {MAX_LAYERS} layers, got {text!r}"
+        )
     return sizes
 
 
@@ -86,7 +124,7 @@ class ModelConfig:
 
     kind: str = flag("aae", "model kind", name="--model", choices=_kind_names)  # a name in kinds.KINDS
     input_dim: int = 784  # flattened image size, H*W
-    latent_dim: int = flag(2, "size of the code z", type=positive_int)
+    latent_dim: int = flag(2, "size of the code z", type=size_int)
     # encoder and decoder hidden layers (decoder mirrored)
     hidden_dims: tuple[int, ...] = flag((1000, 1000), "encoder/decoder hidden sizes", name="--hidden", type=layer_sizes)
     disc_hidden_dims: tuple[int, ...] = flag(
@@ -115,6 +153,14 @@ class ModelConfig:
             raise ConfigError("input, latent and noise sizes must be >= 1")
         if min(self.num_classes, self.categories, self.label_slots) < 0:
             raise ConfigError("num_classes, categories and label_slots must be >= 0")
+        if max(self.latent_dim, self.categories, *self.hidden_dims, *self.disc_hidden_dims) > MAX_SIZE:
+            raise ConfigError(f"code size, layer widths and cluster counts must be <= {MAX_SIZE:,}")
+        if not (self.head_margin >= 0 and math.isfinite(self.head_margin)):
+            raise ConfigError(f"--head-margin must be a number >= 0, got {self.head_margin}")
+        # Paper §7 reduces to two or more dimensions (cluster heads spread over a plane, Fig. 10). This rule belongs
+        # in DimensionalityReductionAAE.check_config (models.py); it sits here until it moves there.
+        if self.kind == "dimred" and self.latent_dim < 2:
+            raise ConfigError(f"the dimensionality-reduction AAE needs --latent-dim >= 2, got {self.latent_dim}")
         KINDS[self.kind].model.check_config(self)
         if not self.hidden_dims or min(self.hidden_dims + self.disc_hidden_dims) < 1:
             raise ConfigError("hidden layer sizes must be >= 1 (and the encoder needs at least one)")
@@ -135,14 +181,18 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation settings; saved inside every checkpoint."""
 
-    epochs: int = flag(20, "total epochs (also the target of --resume)", type=positive_int)
+    epochs: int = flag(
+        20,
+        "total epochs to train to; with --resume, the epoch to continue to (not given: the resumed run's own target)",
+        type=positive_int,
+    )
     batch_size: int = flag(100, "minibatch size", type=positive_int)  # the paper's minibatch size
     # The AAE needs its three players in balance (docs/TRAINING_NOTES.md). With reconstruction at 1e-3 and the
     # adversarial pair at 1e-4 the discriminator wins and reconstruction drags the codes off the prior; with the
     # generator faster than the discriminator the codes run away where the discriminator extrapolates "prior".
-    lr: float = flag(2e-4, "Adam learning rate, reconstruction phase", type=positive_float)  # the whole AE / VAE
-    disc_lr: float = flag(2e-4, "Adam learning rate, discriminator", type=positive_float)
-    gen_lr: float = flag(2e-4, "Adam learning rate, encoder as generator", type=positive_float)
+    lr: float = flag(2e-4, "Adam learning rate, reconstruction phase", type=learning_rate)  # the whole AE / VAE
+    disc_lr: float = flag(2e-4, "Adam learning rate, discriminator", type=learning_rate)
+    gen_lr: float = flag(2e-4, "Adam learning rate, encoder as generator", type=learning_rate)
     # Adam betas of the AAE kinds' adversarial optimizers. A long second-moment memory (0.999) keeps Adam from turning
     # the small, noisy adversarial gradients near equilibrium into full-size steps (docs/PRIOR_MATCH.md).
     adversarial_betas: tuple[float, float] = (0.5, 0.999)
@@ -173,7 +223,8 @@ class TrainConfig:
     labelled_reconstruction: bool = flag(
         False, "semi-supervised: also reconstruct the labelled minibatch from its true label (not in the paper)"
     )
-    seed: int = flag(0, "random seed: same seed, same CPU run, same checkpoint", type=int)  # init, shuffling, noise
+    # init, shuffling, noise
+    seed: int = flag(0, "random seed (0 to 2**32-1): same seed, same CPU run, same checkpoint", type=seed_int)
     # labelled training examples (balanced, seeded): -1 every one, 0 none, N that many
     labels: int = flag(
         -1,
@@ -212,6 +263,10 @@ class TrainConfig:
             map(math.isfinite, (self.lr, self.disc_lr, self.gen_lr))
         ):
             raise ConfigError("learning rates must be positive numbers")
+        if max(self.lr, self.disc_lr, self.gen_lr) > MAX_LEARNING_RATE:
+            raise ConfigError(f"learning rates must be <= {MAX_LEARNING_RATE:g} (Adam's step per weight)")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.snapshots_per_epoch < 0 or self.snapshot_size < 1:
             raise ConfigError("--log-every and --checkpoint-every must be >= 1, snapshot settings >= 0")
         if self.labels < -1:
@@ -252,12 +307,18 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
             continue
         meta = f.metadata
         default = meta.get("cli_default", f.default if f.default is not MISSING else None)
-        names = [meta["flag"] or "--" + f.name.replace("_", "-")]
+        names = [flag_names(config_class)[f.name]]
         if isinstance(f.default, bool):
             parser.add_argument(*names, dest=f.name, action="store_true", help=meta["help"])
             continue
         choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
         parser.add_argument(*names, dest=f.name, type=meta["type"], choices=choices, default=default, help=meta["help"])
+
+
+def flag_names(config_class: type) -> dict[str, str]:
+    """The `train` flag of each field of `config_class` that declares one, by field name (`hidden_dims`: `--hidden`)."""
+    flagged = (f for f in fields(config_class) if "help" in f.metadata)
+    return {f.name: f.metadata["flag"] or "--" + f.name.replace("_", "-") for f in flagged}
 
 
 def config_values(args: argparse.Namespace, config_class: type) -> dict[str, Any]:

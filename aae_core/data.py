@@ -7,12 +7,15 @@ standard IDX files (gzipped or raw, downloaded only on request), and a folder of
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -66,35 +69,72 @@ IDX_SOURCES = {
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+# Deflate packs at most about 1032 bytes into one, so a gzipped file cannot hold more data than this times its size.
+_MAX_GZIP_RATIO = 1032
+# Largest image side accepted (IDX files, --image-size): a 512x512 image already gives the MLP's first layer of
+# 1000 units a quarter of a billion weights (1 GB, 4 GB with gradients and Adam state).
+MAX_IMAGE_SIDE = 512
+
+
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read one IDX file (gzipped or raw); malformed files raise DatasetError naming the file."""
+    """Read one IDX file (gzipped or raw); malformed files raise DatasetError naming the file.
+
+    The shape in the header is checked against the file's size before any data is read, so a header cannot make it
+    allocate more than the file can hold.
+    """
     path = Path(path)
+    gzipped = False
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DatasetError(f"cannot read {path}: {err.strerror}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise DatasetError(f"{path} is a damaged gzip file ({err})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DatasetError(f"{path} is not an IDX file (bad magic number)")
-    type_code, ndim = raw[2], raw[3]
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as stream:
+            try:
+                return _parse_idx(stream, path.name, size, gzipped)
+            except DatasetError:
+                # A damaged gzip stream explains a bad header best: read on a little (in chunks) to find out.
+                for _ in range(16 if gzipped else 0):
+                    if not stream.read(1 << 20):
+                        break
+                raise
+    except (OSError, EOFError, zlib.error) as err:
+        if gzipped and not isinstance(err, FileNotFoundError | PermissionError):
+            raise DatasetError(f"{path.name} is a damaged gzip file ({err})") from None
+        raise DatasetError(f"cannot read {path.name}: {getattr(err, 'strerror', None) or err}") from None
+
+
+def _parse_idx(stream: BinaryIO, name: str, size: int, gzipped: bool) -> np.ndarray:
+    head = stream.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise DatasetError(f"{name} is not an IDX file (bad magic number)")
+    type_code, ndim = head[2], head[3]
     if type_code not in _IDX_DTYPES or ndim == 0:
-        raise DatasetError(f"{path} is not an IDX file (type 0x{type_code:02x}, {ndim} dimensions)")
+        raise DatasetError(f"{name} is not an IDX file (type 0x{type_code:02x}, {ndim} dimensions)")
     header_end = 4 + 4 * ndim
-    if len(raw) < header_end:
-        raise DatasetError(f"{path} is truncated (header cut short)")
-    shape = struct.unpack(f">{ndim}I", raw[4:header_end])
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DatasetError(f"{name} is truncated (header cut short)")
+    shape = struct.unpack(f">{ndim}I", dims)
     dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header_end != expected:
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: a hostile shape cannot overflow
+    if gzipped and expected > _MAX_GZIP_RATIO * size:
         raise DatasetError(
-            f"{path} is truncated or padded: its header promises {expected} bytes of data for shape {shape}, "
-            f"it holds {len(raw) - header_end}"
+            f"{name} is not a real IDX file: its header promises {expected:,} bytes of data for shape {shape}, "
+            f"more than a {size:,}-byte gzip file can hold"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header_end).reshape(shape)
+    if gzipped:
+        data = stream.read(expected)
+        # One byte more than promised is enough to call it padded; there is no need to count the rest.
+        holds = f"{len(data):,}" if len(data) < expected else "more" if stream.read(1) else None
+    else:
+        holds = None if expected == size - header_end else f"{size - header_end:,}"
+        data = stream.read(expected) if holds is None else b""
+    if holds is not None:
+        raise DatasetError(
+            f"{name} is truncated or padded: its header promises {expected:,} bytes of data for shape {shape}, "
+            f"it holds {holds}"
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
@@ -123,9 +163,17 @@ def _download_idx(name: str, directory: Path, missing: list[str]) -> None:
             partial.unlink(missing_ok=True)
             raise DatasetError(
                 f"could not download {url} ({getattr(err, 'reason', err)}); are you offline? "
-                f"Put the four IDX files ({', '.join(IDX_FILES.values())}, .gz or raw) in {directory} yourself"
+                f"Put the four IDX files ({', '.join(IDX_FILES.values())}, .gz or raw) in {directory.name} yourself"
             ) from None
         os.replace(partial, target)
+
+
+def _check_bytes(array: np.ndarray, file_name: str, what: str) -> None:
+    """Refuse IDX data that is not whole numbers from 0 to 255, as the MNIST format's images and labels are."""
+    if array.dtype.kind not in "iu":
+        raise DatasetError(f"{file_name} holds {array.dtype} numbers; its {what} must be whole numbers from 0 to 255")
+    if array.dtype != np.uint8 and array.size and (array.min() < 0 or array.max() > 255):
+        raise DatasetError(f"{file_name} holds {what} from {array.min()} to {array.max()}; they must be from 0 to 255")
 
 
 def load_idx_dataset(name: str, data_dir: str | os.PathLike[str], download: bool = False) -> DataSplits:
@@ -137,10 +185,11 @@ def load_idx_dataset(name: str, data_dir: str | os.PathLike[str], download: bool
         missing = [stem for stem in IDX_FILES.values() if _find_idx(directory, stem) is None]
     if missing:
         raise DatasetError(
-            f"{name}: {directory} lacks {', '.join(missing)} (.gz or raw); "
+            f"{name}: the folder {directory.name or directory} lacks {', '.join(missing)} (.gz or raw); "
             "point --data-dir at the folder holding the four IDX files, or pass --download"
         )
-    arrays = {key: read_idx(_find_idx(directory, stem)) for key, stem in IDX_FILES.items()}  # type: ignore[arg-type]
+    files = {key: _find_idx(directory, stem) for key, stem in IDX_FILES.items()}
+    arrays = {key: read_idx(path) for key, path in files.items()}  # type: ignore[arg-type]
     splits = []
     for split in ("train", "eval"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -149,6 +198,16 @@ def load_idx_dataset(name: str, data_dir: str | os.PathLike[str], download: bool
                 f"{name} {split} files do not match: images {images.shape}, labels {labels.shape} "
                 "(expected (N, H, W) images and N labels)"
             )
+        image_file, label_file = files[f"{split}_images"].name, files[f"{split}_labels"].name  # type: ignore[union-attr]
+        if len(images) == 0 or min(images.shape[1:]) < 1 or max(images.shape[1:]) > MAX_IMAGE_SIDE:
+            raise DatasetError(
+                f"{image_file} holds {images.shape[0]} images of {images.shape[1]}x{images.shape[2]} pixels; "
+                f"expected at least one image, sides from 1 to {MAX_IMAGE_SIDE}"
+            )
+        _check_bytes(images, image_file, "pixel values")
+        # The labels become class numbers and one-hot sizes, so a stray 2,000,000,000 would ask for a
+        # 2-billion-class decoder.
+        _check_bytes(labels, label_file, "class labels")
         flat = torch.from_numpy(images.reshape(images.shape[0], -1).astype(np.float32) / 255.0)
         splits.append(
             ImageData(flat, torch.from_numpy(labels.astype(np.int64)), tuple(images.shape[1:]), name)  # type: ignore[arg-type]
@@ -190,9 +249,9 @@ def load_image_folder(data_dir: str | os.PathLike[str], image_size: int = 28) ->
 
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"image folder {root} does not exist")
-    if image_size < 2:
-        raise DatasetError(f"--image-size must be >= 2, got {image_size}")
+        raise DatasetError(f"image folder {root.name or root} does not exist")
+    if not 2 <= image_size <= MAX_IMAGE_SIDE:
+        raise DatasetError(f"--image-size must be from 2 to {MAX_IMAGE_SIDE}, got {image_size}")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     sources = (
         [(p, i) for i, d in enumerate(class_dirs) for p in sorted(d.iterdir())]
@@ -201,7 +260,7 @@ def load_image_folder(data_dir: str | os.PathLike[str], image_size: int = 28) ->
     )
     sources = [(p, label) for p, label in sources if p.suffix.lower() in IMAGE_SUFFIXES]
     if len(sources) < 2:
-        raise DatasetError(f"{root} holds fewer than two images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DatasetError(f"{root.name or root} holds fewer than two images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     pixels, labels = [], []
     for path, label in sources:
         try:
@@ -209,7 +268,9 @@ def load_image_folder(data_dir: str | os.PathLike[str], image_size: int = 28) ->
                 image = image.convert("L").resize((image_size, image_size), Image.BILINEAR)
                 pixels.append(np.asarray(image, dtype=np.float32) / 255.0)
         except (UnidentifiedImageError, OSError) as err:
-            raise DatasetError(f"{path} is not a readable image ({err})") from None
+            # PIL's own message repeats the full path; the file's name is enough.
+            reason = f" ({err.strerror})" if isinstance(err, OSError) and err.strerror else ""
+            raise DatasetError(f"{path.name} is not a readable image{reason}") from None
         labels.append(label)
     images = torch.from_numpy(np.stack(pixels).reshape(len(pixels), -1))
     data = ImageData(

@@ -19,7 +19,7 @@ def evaluate(
     """Metrics on the evaluation split, and its codes (the atlas)."""
     config = model.config
     kind = get_kind(config.kind)
-    eval_codes = encode_all(model, data.eval.images).cpu()
+    eval_codes = encode_atlas(model, data.eval.images)
     knn_train = data.train.subset(torch.arange(min(len(data.train), KNN_TRAIN_IMAGES)))
     train_codes = encode_all(model, knn_train.images).cpu()
     supervised_decoder = config.num_classes and not config.categories
@@ -40,6 +40,11 @@ def evaluate(
 
         metrics.update(kind.extra_metrics(probs, data.eval.labels, knn_train.labels))
     return metrics, eval_codes
+
+
+def encode_atlas(model: AutoEncoder, images: torch.Tensor) -> torch.Tensor:
+    """The atlas codes of evaluation `images` (CPU): the same codes `evaluate` returns."""
+    return encode_all(model, images).cpu()
 
 
 def atlas_tensors(codes: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:

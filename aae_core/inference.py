@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, load_checkpoint, rebuild_model, stored_model_config, stored_prior
+from .checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    nonfinite_weights,
+    rebuild_model,
+    stored_model_config,
+    stored_prior,
+)
 from .config import ModelConfig
 from .devices import resolve_device
 from .models import AutoEncoder
@@ -35,9 +42,20 @@ class Snapshots:
 
 
 class LatentModel:
-    """A trained model ready for inference; read-only, so one copy can serve many app sessions."""
+    """A trained model ready for inference; read-only, so one copy can serve many app sessions.
 
-    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "cpu", source: str = "") -> None:
+    Weights holding NaN or infinite values are refused (NonFiniteWeightsError) unless `allow_nonfinite`, which
+    opens them anyway (for `info` to say what the file is); `broken_weights` then names them.
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        device: str | torch.device = "cpu",
+        source: str = "",
+        *,
+        allow_nonfinite: bool = False,
+    ) -> None:
         self.source = source
         self.metadata = checkpoint.metadata
         self.device = resolve_device(device) if isinstance(device, str) else device
@@ -47,7 +65,10 @@ class LatentModel:
             self.prior_problem = ""
         except (ValueError, TypeError, KeyError) as err:
             self.prior, self.prior_problem = None, str(err)
-        model = rebuild_model(checkpoint, self.device, source=source, inference_only=True)
+        model = rebuild_model(
+            checkpoint, self.device, source=source, inference_only=True, allow_nonfinite=allow_nonfinite
+        )
+        self.broken_weights: list[str] = nonfinite_weights(checkpoint) if allow_nonfinite else []
         self.model: AutoEncoder = model.eval().requires_grad_(False)
         self._checkpoint_tensors = checkpoint.tensors
 
@@ -80,6 +101,11 @@ class LatentModel:
     def step(self) -> int | None:
         """Minibatch updates trained so far (tells apart two versions of one file); None if not recorded."""
         return _section(self.metadata, "training").get("step")
+
+    @property
+    def training_seed(self) -> int:
+        """The seed the run trained with (0 if not recorded); metrics are recomputed with it."""
+        return int(_section(_section(self.metadata, "training"), "config").get("seed", 0))
 
     @property
     def epochs(self) -> int | None:
@@ -128,6 +154,7 @@ class LatentModel:
             "has_atlas": self.atlas is not None,
             "snapshots": 0 if self.snapshots is None else len(self.snapshots.steps),
             "metrics": self.metrics,
+            "broken_weights": self.broken_weights,
         }
 
     @torch.no_grad()
@@ -195,6 +222,12 @@ def _section(metadata: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LatentModel:
-    """Open a checkpoint for inference on `device` (a model trained on GPU opens on CPU and vice versa)."""
-    return LatentModel(load_checkpoint(path), device=device, source=str(Path(path)))
+def load_model(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", *, allow_nonfinite: bool = False
+) -> LatentModel:
+    """Open a checkpoint for inference on `device` (a model trained on GPU opens on CPU and vice versa).
+
+    Raises CheckpointError for a file that is not a usable checkpoint, NonFiniteWeightsError (one) for weights
+    holding NaN or infinite values unless `allow_nonfinite`.
+    """
+    return LatentModel(load_checkpoint(path), device=device, source=str(Path(path)), allow_nonfinite=allow_nonfinite)

@@ -22,6 +22,33 @@ from .priors import Prior
 from .state import TrainingState
 
 
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight became NaN or infinite; the message says when, and what the checkpoint on disk keeps."""
+
+    def __init__(self, epoch: int, detail: str, note: str = "") -> None:
+        self.epoch, self.detail = epoch, detail
+        message = f"training diverged at epoch {epoch} ({detail})"
+        super().__init__(f"{message}; {note}" if note else message)
+
+
+def nonfinite_loss(values: dict[str, float]) -> str | None:
+    """'loss NAME VALUE' for the first loss that is NaN or infinite, or None."""
+    bad = next(((k, v) for k, v in values.items() if not math.isfinite(v)), None)
+    return None if bad is None else f"loss {bad[0]} {bad[1]}"
+
+
+@torch.no_grad()
+def nonfinite_weight(model: torch.nn.Module) -> str | None:
+    """'weight NAME' for the first floating-point weight holding NaN or infinite values, or None (one host sync)."""
+    named = [(k, v) for k, v in model.state_dict().items() if v.is_floating_point()]
+    if not named:
+        return None
+    finite = torch.stack([torch.isfinite(v).all() for _, v in named])
+    if bool(finite.all()):
+        return None
+    return f"weight {named[int((~finite).nonzero()[0])][0]} is not finite"
+
+
 def train_epoch(
     state: TrainingState,
     kind: Kind,
@@ -44,6 +71,9 @@ def train_epoch(
     `sharding` picks this rank's part of the epoch (default: all of it, shuffled by `state.generator`).
     `labels` are the training labels with hidden ones at -1; `pool` the labelled examples the semi-supervised
     phase draws a minibatch from at every step.
+
+    Raises TrainingDiverged as soon as a logged loss is NaN or infinite (single-process runs; under torchrun the
+    trainer checks the epoch's losses, the same on every rank, so that all ranks stop together).
     """
     if labels is None:
         labels = torch.full((images.shape[0],), -1, dtype=torch.long, device=images.device)
@@ -77,6 +107,9 @@ def train_epoch(
             take_snapshot(state, snapshot_images)
         if window_steps == config.log_every or i == steps - 1:
             values = dict(zip(loss_names, (window / window_steps).tolist(), strict=True))  # the one host sync
+            diverged = nonfinite_loss(values) if sharding is None else None
+            if diverged:
+                raise TrainingDiverged(state.epoch + 1, diverged)
             if progress is not None:
                 progress.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
                 progress.update(window_steps)

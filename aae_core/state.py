@@ -14,6 +14,8 @@ import torch
 
 from .checkpoint import (
     Checkpoint,
+    CheckpointError,
+    check_finite,
     check_weights,
     load_weights,
     pack_optimizer,
@@ -100,24 +102,37 @@ def state_to_checkpoint(state: TrainingState, run: RunInfo, extra: dict[str, Any
 def state_from_checkpoint(
     checkpoint: Checkpoint, device: torch.device, epochs: int | None = None
 ) -> tuple[TrainingState, RunInfo]:
-    """Rebuild a training state from a checkpoint written by `state_to_checkpoint` (to train up to `epochs`)."""
+    """Rebuild a training state from a checkpoint written by `state_to_checkpoint` (to train up to `epochs`).
+
+    A checkpoint whose weights hold NaN or infinite values is refused (NonFiniteWeightsError): training on from
+    it could only produce NaN.
+    """
     meta = checkpoint.metadata
     if "training" not in meta or "optimizers" not in meta:
         raise ConfigError("this checkpoint holds inference weights only (no optimizer state), so it cannot be resumed")
+    training = meta["training"]
+    if not isinstance(training, dict) or not all(k in training for k in ("config", "epoch", "step")):
+        raise CheckpointError("this checkpoint's 'training' section lacks its config, epoch or step: it cannot resume")
     model_config = stored_model_config(checkpoint)
-    train_values = dict(meta["training"]["config"])
+    train_values = dict(training["config"])
     if epochs is not None:
         train_values["epochs"] = epochs
     train_config = TrainConfig.from_dict(train_values)
     with torch.device("meta"):  # refuse a mismatched architecture before allocating it
         check_weights(build_model(model_config), checkpoint.group("model"))
+    check_finite(checkpoint)
     state = new_state(model_config, train_config, device)
     load_weights(state.model, checkpoint.group("model"))
     for name, optimizer in state.optimizers.items():
         unpack_optimizer(name, optimizer, checkpoint, meta["optimizers"][name])
     rng = checkpoint.tensors.get("rng.generator")
     if rng is not None and meta["training"].get("generator_device") == device.type:
-        state.generator.set_state(rng)
+        try:
+            state.generator.set_state(rng)
+        except (RuntimeError, TypeError) as err:
+            raise CheckpointError(
+                f"this checkpoint's random-generator state 'rng.generator' is unusable ({err})"
+            ) from None
     state.epoch, state.step = int(meta["training"]["epoch"]), int(meta["training"]["step"])
     state.history = list(meta.get("history", []))
     if "snapshots.codes" in checkpoint.tensors:

@@ -1,5 +1,7 @@
 """`train()`: a whole run — fresh or resumed, single-process or data-parallel under torchrun — with its checkpoint
 cadence, progress bar and callbacks, ending in the evaluation whose metrics and atlas go into the final checkpoint.
+Every checkpoint carries an atlas, so an interrupted run opens on the map; a run whose loss or weights become NaN
+or infinite stops with TrainingDiverged and leaves the last good checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataSplits
 from .devices import resolve_device
-from .evaluation import atlas_tensors, evaluate
+from .evaluation import atlas_tensors, encode_atlas, evaluate
 from .kinds import check_prior, get_kind
-from .loop import take_snapshot, train_epoch
+from .loop import TrainingDiverged, nonfinite_loss, nonfinite_weight, take_snapshot, train_epoch
 from .models import AutoEncoder
 from .priors import Prior
 from .state import RunInfo, TrainingState, new_state, snapshot_index, state_from_checkpoint, state_to_checkpoint
@@ -55,6 +57,9 @@ def train(
     """Train a model and write its checkpoint to `out` (periodically and at the end); resume from `resume` (a path,
     or a checkpoint already read), whose settings then replace `model_config`, `train_config` and `prior`.
     `on_epoch` sees the training state after every epoch (for example to score a validation split).
+
+    Raises TrainingDiverged when a loss or a weight becomes NaN or infinite, without writing that state: the
+    checkpoint at `out` keeps the last good epoch (the message says which).
 
     Launched by torchrun with several processes, it trains data-parallel (see `aae_core.distributed`): each rank
     trains on its shard and only rank 0 writes the checkpoint, shows progress and returns metrics.
@@ -118,45 +123,76 @@ def train(
         desc=f"{model_config.kind} {prior.name}",
         mininterval=0.5,
     )
+    saved_epoch: int | None = None  # the epoch of the last checkpoint this run wrote
     with bar, cuda_matmul_precision(torch_device):
         while state.epoch < train_config.epochs:
             bar.set_description(f"{model_config.kind} {prior.name} epoch {state.epoch + 1}/{train_config.epochs}")
-            epoch_losses = train_epoch(
-                state,
-                kind,
-                prior,
-                images,
-                train_config,
-                snapshot_images,
-                bar,
-                on_log,
-                model=update_model,
-                sharding=sharding,
-                labels=train_labels,
-                pool=pool,
-            )
-            state.epoch += 1
-            epoch_losses = distributed.mean_over_ranks(epoch_losses, dist_context)
+            try:
+                epoch_losses = train_epoch(
+                    state,
+                    kind,
+                    prior,
+                    images,
+                    train_config,
+                    snapshot_images,
+                    bar,
+                    on_log,
+                    model=update_model,
+                    sharding=sharding,
+                    labels=train_labels,
+                    pool=pool,
+                )
+                state.epoch += 1
+                epoch_losses = distributed.mean_over_ranks(epoch_losses, dist_context)
+                # The epoch's mean losses are the same on every rank, and so are the weights: all ranks stop here.
+                diverged = nonfinite_loss(epoch_losses) or nonfinite_weight(state.model)
+                if diverged:
+                    raise TrainingDiverged(state.epoch, diverged)
+            except TrainingDiverged as err:
+                distributed.teardown(dist_context)
+                raise TrainingDiverged(err.epoch, err.detail, _kept(out, saved_epoch)) from None
             state.history.append({"epoch": state.epoch, "step": state.step, **epoch_losses})
             if on_epoch is not None and is_main:
                 on_epoch(state)
             periodic = state.epoch % train_config.checkpoint_every == 0 and state.epoch < train_config.epochs
             if periodic and is_main:
-                save_checkpoint(out, state_to_checkpoint(state, run))
+                # The atlas of this epoch's codes, so that a run interrupted from here on opens on the map.
+                atlas = _atlas_extra(encode_atlas(state.model, data.eval.images), data, labelled_index)
+                save_checkpoint(out, state_to_checkpoint(state, run, atlas))
+                saved_epoch = state.epoch
 
     if not is_main:  # rank 0 evaluates and writes; the others wait for it at the barrier
         distributed.teardown(dist_context)
         return TrainResult(Path(out), {}, state.history, time.perf_counter() - started)
     metrics, eval_codes = evaluate(state.model, prior, data, seed=train_config.seed)
-    extra = {
-        "metadata": {"metrics": metrics, "atlas": {"split": "eval", "size": len(eval_codes)}},
-        "tensors": atlas_tensors(eval_codes, data.eval.labels),
-    }
-    if labelled_index is not None:
-        extra["tensors"]["labels.index"] = labelled_index
+    extra = _atlas_extra(eval_codes, data, labelled_index)
+    extra["metadata"]["metrics"] = metrics
     path = save_checkpoint(out, state_to_checkpoint(state, run, extra))
     distributed.teardown(dist_context)
     return TrainResult(path, metrics, state.history, time.perf_counter() - started)
+
+
+def _atlas_extra(codes: torch.Tensor, data: DataSplits, labelled_index: torch.Tensor | None) -> dict[str, Any]:
+    """The checkpoint's atlas (evaluation codes and labels) and the labelled-example index, as `extra`."""
+    extra: dict[str, Any] = {
+        "metadata": {"atlas": {"split": "eval", "size": len(codes)}},
+        "tensors": atlas_tensors(codes, data.eval.labels),
+    }
+    if labelled_index is not None:
+        extra["tensors"]["labels.index"] = labelled_index
+    return extra
+
+
+def _kept(out: str | Path, saved_epoch: int | None) -> str:
+    """What the checkpoint file holds after a diverged run, and what to try."""
+    name = Path(out).name
+    if saved_epoch is not None:
+        kept = f"the checkpoint {name} keeps epoch {saved_epoch}"
+    elif Path(out).exists():
+        kept = f"{name} was left as it was"
+    else:
+        kept = "no checkpoint was written"
+    return f"{kept}; try a smaller --lr"
 
 
 def compile_mlps(model: AutoEncoder, device: torch.device) -> bool:

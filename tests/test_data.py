@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import struct
 
 import numpy as np
 import pytest
@@ -147,3 +148,96 @@ def test_download_failure_is_a_clear_message(tmp_path, local_server, monkeypatch
     with pytest.raises(DatasetError, match="could not download .*train-images-idx3-ubyte.gz .*offline"):
         load_dataset("kmnist", tmp_path / "empty", download=True)
     assert not any((tmp_path / "empty").glob("*.part"))
+
+
+# ---------------------------------------------------------------------------------------------------- crafted IDX
+
+
+def crafted_idx(path, type_code: int, shape: tuple[int, ...], payload: bytes, compress: bool = False):
+    """An IDX file with any header and payload, true or not."""
+    raw = struct.pack(">BBBB", 0, 0, type_code, len(shape)) + struct.pack(f">{len(shape)}I", *shape) + payload
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "raw"])
+def test_a_header_promising_more_than_the_file_holds_is_refused(tmp_path, compress):
+    # 65536**4 bytes is 2**64: in 64-bit arithmetic that wraps to 0 and matches the empty payload.
+    path = crafted_idx(tmp_path / "huge-idx3-ubyte", 0x08, (2**16,) * 4, b"", compress)
+    with pytest.raises(DatasetError, match="huge-idx3-ubyte (is truncated|is not a real IDX file)") as info:
+        read_idx(path)
+    assert str(tmp_path) not in str(info.value)
+
+
+def test_a_gzip_file_is_read_no_further_than_its_header_promises(tmp_path):
+    import tracemalloc
+
+    path = crafted_idx(tmp_path / "bomb.gz", 0x08, (2, 2), bytes(30_000_000), compress=True)  # 30 KB on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="bomb.gz is truncated or padded.*it holds more"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # not the 30 MB the file inflates to
+
+
+def test_gzip_padding_is_reported(tmp_path):
+    path = crafted_idx(tmp_path / "padded", 0x08, (2, 2), b"\x01" * 5, compress=True)
+    with pytest.raises(DatasetError, match="padded.*holds more"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize(
+    "type_code,values,message",
+    [
+        (0x0C, [2_000_000_000] + [1] * 29, "class labels from 1 to 2000000000; they must be from 0 to 255"),
+        (0x09, [-1] + [1] * 29, "class labels from -1 to 1; they must be from 0 to 255"),
+        (0x0D, [1.0] * 30, "holds >f4 numbers; its class labels must be whole numbers"),
+    ],
+    ids=["two-billion", "negative", "float"],
+)
+def test_labels_outside_a_byte_are_refused(tmp_path, type_code, values, message):
+    dtype = {0x0C: ">i4", 0x09: "i1", 0x0D: ">f4"}[type_code]
+    make_idx_dir(tmp_path, n_train=30, n_eval=10, compress=False)
+    (tmp_path / "train-labels-idx1-ubyte").unlink()
+    crafted_idx(tmp_path / "train-labels-idx1-ubyte", type_code, (30,), np.array(values, dtype=dtype).tobytes())
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset("mnist", tmp_path)
+    assert str(info.value).startswith("train-labels-idx1-ubyte holds")
+    assert str(tmp_path) not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "shape,type_code,payload,message",
+    [
+        ((0, 28, 28), 0x08, b"", "holds 0 images"),
+        ((2, 1000, 1), 0x08, b"\x00" * 2000, "sides from 1 to 512"),
+        ((30, 28, 28), 0x0B, np.full(30 * 28 * 28, 300, ">i2").tobytes(), "pixel values from 300 to 300"),
+    ],
+    ids=["empty", "huge-side", "beyond-a-byte"],
+)
+def test_images_must_be_bytes_of_a_sane_shape(tmp_path, shape, type_code, payload, message):
+    make_idx_dir(tmp_path, n_train=shape[0], n_eval=10, compress=False)
+    (tmp_path / "train-images-idx3-ubyte").unlink()
+    crafted_idx(tmp_path / "train-images-idx3-ubyte", type_code, shape, payload)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset("mnist", tmp_path)
+    assert str(info.value).startswith("train-images-idx3-ubyte holds")
+
+
+def test_dataset_errors_name_files_not_server_paths(tmp_path):
+    make_idx_dir(tmp_path / "data")
+    (tmp_path / "data" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError) as missing:
+        load_dataset("mnist", tmp_path / "data")
+    (tmp_path / "pictures").mkdir()
+    Image.new("L", (8, 8)).save(tmp_path / "pictures" / "ok.png")
+    (tmp_path / "pictures" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DatasetError) as broken:
+        load_dataset("folder", tmp_path / "pictures")
+    for error in (missing, broken):
+        assert str(tmp_path) not in str(error.value)
+    with pytest.raises(DatasetError, match="--image-size must be from 2 to 512"):
+        load_dataset("folder", tmp_path / "pictures", image_size=100_000)

@@ -32,10 +32,11 @@ def mass_report(path: Path, images: torch.Tensor, max_points: int = 10000) -> st
     codes = model.encode(images[:max_points]).float()
     components = prior.component_log_prob(codes).argmax(dim=1)
     shares = torch.bincount(components, minlength=prior.components).float() / len(codes)
-    # Same seeds as evaluate's prior_match, so prior_swd and the floor equal the stored metrics.
-    measured = prior_match(codes, prior)
+    # The seed evaluate used (the run's), so prior_swd and its floor are the stored metrics.
+    seed = model.training_seed
+    measured = prior_match(codes, prior, seed=seed)
     reshaped = prior.sample_given_labels(components, torch.Generator().manual_seed(12345))
-    same_shares = prior_match(reshaped, prior)["prior_swd"]
+    same_shares = prior_match(reshaped, prior, seed=seed)["prior_swd"]
     return (
         f"{path.name}: prior_swd {measured['prior_swd']:.3f}, prior samples with the codes' shares "
         f"{same_shares:.3f}, floor {measured['prior_swd_floor']:.3f}; shares "

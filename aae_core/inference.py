@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,22 +199,32 @@ class LatentModel:
             raise PriorError(self.prior_problem)
         return self.prior.sample(n, torch.Generator().manual_seed(seed))
 
-    @property
+    # Built once per model and read-only: the app shares one LatentModel between all sessions, and every page run
+    # reads these (converting the fp16 codes on each access was a tenth of a slider press's server time).
+    @functools.cached_property
     def atlas(self) -> Atlas | None:
         codes = self._checkpoint_tensors.get("atlas.codes")
         labels = self._checkpoint_tensors.get("atlas.labels")
         if codes is None or labels is None:
             return None
-        return Atlas(codes.float().numpy(), labels.numpy())
+        return Atlas(_read_only(codes.float().numpy()), _read_only(labels.numpy()))
 
-    @property
+    @functools.cached_property
     def snapshots(self) -> Snapshots | None:
         t = self._checkpoint_tensors
         if "snapshots.codes" not in t:
             return None
         index = t.get("snapshots.index")
         labels = t["atlas.labels"][index].numpy() if index is not None and "atlas.labels" in t else np.array([])
-        return Snapshots(t["snapshots.steps"].numpy(), t["snapshots.codes"].float().numpy(), labels)
+        steps, codes = t["snapshots.steps"].numpy(), t["snapshots.codes"].float().numpy()
+        return Snapshots(_read_only(steps), _read_only(codes), _read_only(labels))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A copy of `array` that cannot be written to (shared between sessions)."""
+    array = np.array(array)
+    array.flags.writeable = False
+    return array
 
 
 def _section(metadata: dict[str, Any], key: str) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class RunResult:
     """What one script run sent back: widget ids by label, media URLs, whether it raised."""
 
     widgets: dict[str, str] = field(default_factory=dict)
+    fragments: dict[str, str] = field(default_factory=dict)  # widget id -> the fragment it is drawn in
     images: list[str] = field(default_factory=list)
     pages: dict[str, str] = field(default_factory=dict)
     exception: str = ""
@@ -73,6 +74,7 @@ class Session:
         self.pages: dict[str, str] = {}
         self.query = ""
         self.slider = ""  # the z1 slider's widget id, once the Sliders page is open
+        self.slider_fragment = ""  # and the fragment it is drawn in, if any
 
     async def open(self, url_path: str, query: str) -> RunResult:
         self.ws = await websockets.connect(
@@ -84,11 +86,18 @@ class Session:
         self.page_hash = self.pages.get(url_path, "")
         return first if not url_path else await self.rerun()
 
-    async def rerun(self, widget_values: dict[str, object] | None = None, page_name: str = "") -> RunResult:
-        """Send a rerun with these widget values (by id) and read messages until the run has finished."""
+    async def rerun(
+        self, widget_values: dict[str, object] | None = None, page_name: str = "", fragment: str = ""
+    ) -> RunResult:
+        """Send a rerun with these widget values (by id) and read messages until the run has finished.
+
+        With `fragment`, only that fragment reruns: what a browser sends for a widget drawn inside a fragment.
+        """
         message = BackMsg()
         state = message.rerun_script
         state.query_string = self.query
+        if fragment:
+            state.fragment_id = fragment
         if self.page_hash:
             state.page_script_hash = self.page_hash
         elif page_name:
@@ -118,6 +127,8 @@ class Session:
                 elif which in ("slider", "button"):
                     widget = getattr(element, which)
                     result.widgets[widget.label] = widget.id
+                    if forward.delta.fragment_id:
+                        result.fragments[widget.id] = forward.delta.fragment_id
             elif kind == "script_finished":
                 return result
 
@@ -148,7 +159,7 @@ async def press_sliders(base: str, sessions: int, presses: int, seed: int) -> tu
             value = round(rng.uniform(-2.5, 2.5), 2)
             started = time.perf_counter()
             try:
-                result = await session.rerun({session.slider: value})
+                result = await session.rerun({session.slider: value}, fragment=session.slider_fragment)
                 if result.exception or not result.images:
                     errors += 1
                     continue
@@ -171,6 +182,7 @@ async def open_sliders(base: str) -> Session:
     if result.exception or "z1" not in result.widgets:
         raise RuntimeError(f"the Sliders page did not open: {result.exception or 'no z1 slider'}")
     session.slider = result.widgets["z1"]
+    session.slider_fragment = result.fragments.get(session.slider, "")
     return session
 
 

@@ -66,6 +66,25 @@ IDX_SOURCES = {
     "kmnist": "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
 }
 
+# The class names each IDX dataset's labels 0-9 stand for: the legends and class pickers show these.
+IDX_CLASSES = {
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    # Kuzushiji-MNIST: one cursive hiragana per class, named by its modern form and reading.
+    "kmnist": ("お o", "き ki", "す su", "つ tsu", "な na", "は ha", "ま ma", "や ya", "れ re", "を wo"),
+}
+
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -210,7 +229,13 @@ def load_idx_dataset(name: str, data_dir: str | os.PathLike[str], download: bool
         _check_bytes(labels, label_file, "class labels")
         flat = torch.from_numpy(images.reshape(images.shape[0], -1).astype(np.float32) / 255.0)
         splits.append(
-            ImageData(flat, torch.from_numpy(labels.astype(np.int64)), tuple(images.shape[1:]), name)  # type: ignore[arg-type]
+            ImageData(
+                flat,
+                torch.from_numpy(labels.astype(np.int64)),
+                tuple(images.shape[1:]),  # type: ignore[arg-type]
+                name,
+                IDX_CLASSES[name] if int(labels.max()) < len(IDX_CLASSES[name]) else (),
+            )
         )
     train, evaluation = splits
     if train.image_shape != evaluation.image_shape:

@@ -161,7 +161,7 @@ class LatentModel:
     @torch.no_grad()
     def encode(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Deterministic codes (N, latent_dim) of images in [0, 1], given as (N, H, W) or (N, H*W)."""
-        x = torch.as_tensor(images, dtype=torch.float32, device=self.device).reshape(-1, self.config.input_dim)
+        x = _tensor(images, torch.float32, self.device).reshape(-1, self.config.input_dim)
         return self.model.encode(x, sample=False).z
 
     @property
@@ -179,7 +179,7 @@ class LatentModel:
         """q(y|x): class or cluster probabilities (N, categories) of images in [0, 1]."""
         if not self.categories:
             raise ValueError(f"this {self.kind} model has no class head")
-        x = torch.as_tensor(images, dtype=torch.float32, device=self.device).reshape(-1, self.config.input_dim)
+        x = _tensor(images, torch.float32, self.device).reshape(-1, self.config.input_dim)
         return self.model.encode(x, sample=False).y_logits.softmax(-1)
 
     @torch.no_grad()
@@ -187,10 +187,10 @@ class LatentModel:
         self, z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | list[int] | None = None
     ) -> torch.Tensor:
         """Images (N, H, W) in [0, 1] for codes (N, latent_dim); conditional models also take labels (N,)."""
-        z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(-1, self.latent_dim)
+        z = _tensor(z, torch.float32, self.device).reshape(-1, self.latent_dim)
         if self.num_classes and labels is None:
             raise ValueError(f"this {self.kind} model decodes a code together with a class label: pass labels")
-        y = None if labels is None or not self.num_classes else torch.as_tensor(labels, device=self.device).reshape(-1)
+        y = None if labels is None or not self.num_classes else _tensor(labels, None, self.device).reshape(-1)
         return self.model.decode(z, y).reshape(-1, *self.image_shape)
 
     def sample_prior(self, n: int, seed: int = 0) -> torch.Tensor:
@@ -218,6 +218,13 @@ class LatentModel:
         labels = t["atlas.labels"][index].numpy() if index is not None and "atlas.labels" in t else np.array([])
         steps, codes = t["snapshots.steps"].numpy(), t["snapshots.codes"].float().numpy()
         return Snapshots(_read_only(steps), _read_only(codes), _read_only(labels))
+
+
+def _tensor(values: Any, dtype: torch.dtype | None, device: torch.device) -> torch.Tensor:
+    """`values` as a tensor; a read-only array (the atlas's) is copied, since torch cannot share its memory."""
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        values = values.copy()
+    return torch.as_tensor(values, dtype=dtype, device=device)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

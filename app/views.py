@@ -66,7 +66,7 @@ def scoped(model: LatentModel, name: str) -> str:
 
 def decode(model: LatentModel, codes: np.ndarray, labels: np.ndarray | int | None = None) -> np.ndarray:
     """Decoded images (N, H, W) as a float array; a conditional model gets `labels` (one int for all)."""
-    codes = np.asarray(codes, dtype=np.float32).reshape(-1, model.latent_dim)
+    codes = np.array(codes, dtype=np.float32).reshape(-1, model.latent_dim)  # a copy: the atlas's are read-only
     if model.num_classes:
         labels = np.full(len(codes), 0 if labels is None else labels) if np.ndim(labels) == 0 else labels
         label_tensor = torch.as_tensor(np.asarray(labels), dtype=torch.long)

@@ -23,7 +23,7 @@ def test_round_trip_keeps_weights_metadata_and_atlas(trained_checkpoint, digits)
     model = load_model(trained_checkpoint)
     n_eval = len(digits.eval)
     assert model.atlas.codes.shape == (n_eval, 2)
-    assert torch.equal(torch.from_numpy(model.atlas.labels), digits.eval.labels)
+    assert torch.equal(torch.tensor(model.atlas.labels), digits.eval.labels)
     for key, value in checkpoint.group("model").items():
         assert torch.equal(model.model.state_dict()[key].cpu(), value)
 

@@ -32,6 +32,17 @@ def test_load_mnist_format_directory(tmp_path, compress):
     assert data.train.labels.dtype == torch.long and data.train.labels.max() <= 9
 
 
+@pytest.mark.parametrize(
+    "name,first,last",
+    [("mnist", "0", "9"), ("fashion-mnist", "T-shirt/top", "Ankle boot"), ("kmnist", "お o", "を wo")],
+)
+def test_idx_datasets_name_their_classes(tmp_path, name, first, last):
+    make_idx_dir(tmp_path, n_train=30, n_eval=10)
+    data = load_dataset(name, tmp_path)
+    assert len(data.train.classes) == 10 and data.eval.classes == data.train.classes
+    assert (data.train.classes[0], data.train.classes[9]) == (first, last)
+
+
 def test_missing_files_are_named(tmp_path):
     make_idx_dir(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()

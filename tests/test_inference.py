@@ -39,3 +39,14 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_the_atlas_is_built_once_and_cannot_be_written(trained_checkpoint, digits):
+    # The app shares one LatentModel between all sessions: one session must not change another's map.
+    model = load_model(trained_checkpoint)
+    atlas = model.atlas
+    assert model.atlas is atlas
+    with pytest.raises(ValueError, match="read-only"):
+        atlas.codes[0, 0] = 99.0
+    np.testing.assert_allclose(model.encode(digits.eval.images[:3]).numpy(), atlas.codes[:3], atol=1e-2)
+    assert model.decode(atlas.codes[:2]).shape == (2, 8, 8)  # read-only codes decode (copied, not shared)

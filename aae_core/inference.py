@@ -119,6 +119,22 @@ class LatentModel:
         return any(k.startswith("model.discriminator.") for k in self._checkpoint_tensors)
 
     @property
+    def can_discriminate(self) -> bool:
+        """Whether `discriminate` works: an adversarial model on codes whose discriminator was kept."""
+        return self.has_discriminator and hasattr(self.model, "discriminate")
+
+    @torch.no_grad()
+    def discriminate(self, z: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """D(z): the discriminator's probability (N,) that each code was drawn from the prior, not by the encoder.
+
+        For the label-regularized AAE it is the discriminator's view of unlabelled codes (against the whole prior).
+        """
+        if not self.can_discriminate:
+            raise ValueError(f"this {self.kind} checkpoint has no code discriminator (a VAE, an AE or a slim export)")
+        codes = _tensor(z, torch.float32, self.device).reshape(-1, self.latent_dim)
+        return torch.sigmoid(self.model.discriminate(codes))
+
+    @property
     def inference_only(self) -> bool:
         """Whether this is a slim copy written by `export` (no discriminators or optimizer state: not resumable)."""
         return bool(self.metadata.get("inference_only", False))

@@ -42,6 +42,52 @@ def prior_samples_trace(points: np.ndarray) -> go.Scatter:
     )
 
 
+def discriminator_figure(
+    grid: tuple[np.ndarray, np.ndarray, np.ndarray],
+    codes: np.ndarray,
+    prior_points: np.ndarray | None,
+    *,
+    axis_titles: Sequence[str] = ("z₁", "z₂"),
+    height: int = 520,
+) -> go.Figure:
+    """D(z) as a heatmap (red: "an encoder's code", blue: "a prior sample"), the codes and prior samples on top."""
+    xs, ys, probability = grid
+    figure = go.Figure(
+        go.Heatmap(
+            x=xs,
+            y=ys,
+            z=probability,
+            zmin=0.0,
+            zmax=1.0,
+            name="D(z)",
+            colorscale="RdBu",
+            colorbar={"title": {"text": "D(z)"}, "thickness": 12},
+            hovertemplate="D(z) = %{z:.2f} at (%{x:.2f}, %{y:.2f})<extra></extra>",
+        )
+    )
+    if prior_points is not None:
+        figure.add_trace(prior_samples_trace(prior_points))
+    figure.add_trace(
+        go.Scatter(
+            x=codes[:, 0],
+            y=codes[:, 1],
+            mode="markers",
+            name="codes",
+            hoverinfo="skip",
+            marker={"size": 3, "color": "rgba(20,20,20,0.55)"},
+        )
+    )
+    extent = float(max(abs(xs[0]), abs(xs[-1])))
+    figure.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": axis_titles[0], "range": [-extent, extent], "constrain": "domain"},
+        yaxis={"title": axis_titles[1], "range": [-extent, extent], "scaleanchor": "x"},
+        legend={"orientation": "h", "y": -0.12},
+    )
+    return figure
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Images in [0, 1] as uint8 grey levels."""
     return (np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from aae_core.inference import LatentModel
 from aae_core.priors import Prior, PriorError
 
 MAX_MAP_POINTS = 5000  # more points than this make an SVG scatter sluggish in the browser; we show a fixed subset
@@ -86,6 +87,18 @@ def prior_density_grid(
     except PriorError:
         return None
     return xs, ys, density
+
+
+def discriminator_grid(
+    model: LatentModel, x_range: tuple[float, float], y_range: tuple[float, float], resolution: int = 100
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(xs, ys, D(z) (resolution, resolution)) over a 2-D latent plane; None for models without a discriminator."""
+    if model.latent_dim != 2 or not model.can_discriminate:
+        return None
+    xs = np.linspace(*x_range, resolution)
+    ys = np.linspace(*y_range, resolution)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+    return xs, ys, model.discriminate(grid).cpu().numpy().reshape(resolution, resolution)
 
 
 def symmetric_extent(*arrays: np.ndarray | None, floor: float = 1.0, margin: float = 1.1) -> float:

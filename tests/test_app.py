@@ -183,6 +183,33 @@ def test_every_page_renders_without_exceptions(use_folder, model_dir, page, mode
     assert not at.error, [e.value for e in at.error]
 
 
+def test_the_discriminators_view_draws_d_of_z_over_the_plane_for_adversarial_models(use_folder, model_dir):
+    from aae_core.inference import load_model
+
+    use_folder(model_dir)
+    at = open_app()
+    at.toggle(key="show_discriminator").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = chart_specs(at)[-1]
+    heatmap = spec["data"][0]
+    assert heatmap["type"] == "heatmap" and heatmap["name"] == "D(z)"
+    xs, ys = values(heatmap["x"]), values(heatmap["y"])
+    shown = np.array([values(row) for row in heatmap["z"]]) if isinstance(heatmap["z"], list) else None
+    model = load_model(model_dir / "aae-mixture.safetensors")
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+    expected = model.discriminate(grid).numpy().reshape(len(ys), len(xs))
+    if shown is None:  # Plotly 6 may send the 2-D array typed: {"dtype", "bdata", "shape"}
+        shown = values(heatmap["z"]).reshape(len(ys), len(xs))
+    np.testing.assert_allclose(shown, expected, atol=1e-5)
+    assert 0.0 <= expected.min() and expected.max() <= 1.0 and expected.std() > 0  # D tells some places apart
+    assert [t["name"] for t in spec["data"][1:]] == ["prior samples", "codes"]
+
+    vae = open_app(model="vae-gaussian")  # no discriminator: no such view, and the model says so
+    assert not [t for t in vae.toggle if t.key == "show_discriminator"]
+    with pytest.raises(ValueError, match="no code discriminator"):
+        load_model(model_dir / "vae-gaussian.safetensors").discriminate(grid[:3])
+
+
 def test_latent_map_draws_every_atlas_code_over_the_prior_density(use_folder, model_dir, digits):
     use_folder(model_dir)
     at = open_app()

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app import figures, views
+from app import figures, latent, views
 
 model = views.page_frame(
     "Latent map",
@@ -85,6 +85,24 @@ elif st.toggle("Replay training: how the codes moved while the model learned", k
         width="stretch",
         config={"toImageButtonOptions": {"filename": "training-replay", "scale": 2}},
     )
+
+if model.latent_dim == 2 and model.can_discriminate:
+    if st.toggle("The discriminator's view: where it pushes the codes", key="show_discriminator"):
+        shown_range = figure.layout.xaxis.range
+        extent = float(shown_range[1]) if shown_range else latent.symmetric_extent(model.atlas.codes)
+        grid = latent.discriminator_grid(model, (-extent, extent), (-extent, extent))
+        subset = latent.display_subset(len(model.atlas.codes), 3000)
+        st.plotly_chart(
+            figures.discriminator_figure(grid, model.atlas.codes[subset], latent.prior_samples(model.prior, 2000)),
+            key="discriminator_view",
+            width="stretch",
+            config={"toImageButtonOptions": {"filename": "discriminator-view", "scale": 2}},
+        )
+        st.caption(
+            "D(z) is the discriminator's probability that a code was drawn from the prior. Blue: it takes codes "
+            "there for prior samples; red: for the encoder's codes. The encoder is trained to fool it, so its codes "
+            "are pushed from red towards blue; where codes and prior agree, D is near 0.5."
+        )
 
 with st.expander("Metrics of this checkpoint"):
     metrics = model.metrics

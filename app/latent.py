@@ -6,12 +6,12 @@ Pure functions of arrays (and of a prior object), no Streamlit calls, so they ar
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from aae_core.inference import LatentModel
 from aae_core.priors import Prior, PriorError
 
 MAX_MAP_POINTS = 5000  # more points than this make an SVG scatter sluggish in the browser; we show a fixed subset
@@ -90,15 +90,18 @@ def prior_density_grid(
 
 
 def discriminator_grid(
-    model: LatentModel, x_range: tuple[float, float], y_range: tuple[float, float], resolution: int = 100
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(xs, ys, D(z) (resolution, resolution)) over a 2-D latent plane; None for models without a discriminator."""
-    if model.latent_dim != 2 or not model.can_discriminate:
-        return None
+    discriminate: Callable[[torch.Tensor], torch.Tensor],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    resolution: int = 100,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xs, ys, D(z) (resolution, resolution)) over a 2-D latent plane, given D as probabilities of (N, 2) codes."""
     xs = np.linspace(*x_range, resolution)
     ys = np.linspace(*y_range, resolution)
-    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
-    return xs, ys, model.discriminate(grid).cpu().numpy().reshape(resolution, resolution)
+    grid = torch.from_numpy(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32))
+    with torch.no_grad():
+        probability = discriminate(grid).float().cpu().numpy()
+    return xs, ys, probability.reshape(resolution, resolution)
 
 
 def symmetric_extent(*arrays: np.ndarray | None, floor: float = 1.0, margin: float = 1.1) -> float:

@@ -152,7 +152,9 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
     model_config, train_config = request.configs(data.train.images.shape[1])
     prior = make_prior(request.prior, request.latent_dim)
     progress = st.progress(0.0, text="Starting…")
-    live_map = st.empty()
+    map_column, discriminator_column = st.columns(2)
+    live_map = map_column.empty()
+    live_discriminator, discriminator_note = discriminator_column.empty(), discriminator_column.empty()
     losses = st.empty()
 
     def on_log(entry: dict) -> None:
@@ -172,6 +174,19 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
             codes = encode_all(state.model, data.eval.images).cpu().numpy()
         title = f"Latent codes after epoch {state.epoch}"
         extent = _draw_live_map(live_map, codes, data.eval.labels.numpy(), prior, title, extent)
+        if hasattr(state.model, "discriminate") and request.latent_dim == 2:
+            # D only reads its weights: no random numbers drawn, so the run is the same with or without this view.
+            grid = latent.discriminator_grid(
+                lambda z: torch.sigmoid(state.model.discriminate(z)), (-extent, extent), (-extent, extent), 60
+            )
+            samples = latent.prior_samples(prior, 1000)
+            live_discriminator.plotly_chart(
+                figures.discriminator_figure(grid, codes, samples, height=460), width="stretch"
+            )
+            discriminator_note.caption(
+                f"The discriminator after epoch {state.epoch}: D(z), its probability that a code is a prior sample "
+                "(blue) rather than the encoder's (red). The encoder is pushed towards blue."
+            )
 
     started = time.perf_counter()
     try:

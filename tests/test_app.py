@@ -529,6 +529,8 @@ def test_live_training_redraws_the_map_every_few_epochs_from_the_model_being_tra
     assert not at.exception, [e.value for e in at.exception]
     assert [title for title, _ in drawn] == ["Latent codes after epoch 3", "Latent codes after epoch 5"]
     assert chart_specs(at)[0]["layout"]["title"]["text"] == "Latent codes after epoch 5"
+    assert chart_specs(at)[1]["data"][0]["name"] == "D(z)"  # the discriminator's view beside the map
+    assert any("discriminator after epoch 5" in c.value for c in at.caption)
     (path,) = [p for p in runs.iterdir() if p.suffix == ".safetensors"]
     assert at.markdown[0].value == str(path)
     trained = load_model(path)

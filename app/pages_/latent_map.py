@@ -90,7 +90,7 @@ if model.latent_dim == 2 and model.can_discriminate:
     if st.toggle("The discriminator's view: where it pushes the codes", key="show_discriminator"):
         shown_range = figure.layout.xaxis.range
         extent = float(shown_range[1]) if shown_range else latent.symmetric_extent(model.atlas.codes)
-        grid = latent.discriminator_grid(model, (-extent, extent), (-extent, extent))
+        grid = latent.discriminator_grid(model.discriminate, (-extent, extent), (-extent, extent))
         subset = latent.display_subset(len(model.atlas.codes), 3000)
         st.plotly_chart(
             figures.discriminator_figure(grid, model.atlas.codes[subset], latent.prior_samples(model.prior, 2000)),

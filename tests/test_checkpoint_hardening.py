@@ -376,8 +376,8 @@ def test_an_interrupted_run_opens_on_its_map(digits, tmp_path):
     model = load_model(out)
     assert model.epochs == 1 and model.atlas is not None
     assert model.atlas.codes.shape == (len(digits.eval), 2)
-    assert torch.equal(torch.from_numpy(model.atlas.labels), digits.eval.labels)
-    assert torch.allclose(model.encode(digits.eval.images), torch.from_numpy(model.atlas.codes))
+    assert torch.equal(torch.tensor(model.atlas.labels), digits.eval.labels)
+    assert torch.allclose(model.encode(digits.eval.images), torch.tensor(model.atlas.codes))
     assert load_checkpoint(out).metadata["atlas"] == {"split": "eval", "size": len(digits.eval)}
 
 

@@ -337,7 +337,13 @@ def prior_from_config(config: dict[str, Any]) -> Prior:
     """Rebuild a prior from `Prior.to_config()` output (as stored in a checkpoint)."""
     name = config.get("name")
     if name == CallablePrior.name:
-        raise PriorError("this checkpoint was trained with a custom (callable) prior, which cannot be rebuilt")
+        label = str(config.get("params", {}).get("label", "custom"))[:80]
+        raise PriorError(
+            f"this checkpoint was trained with a custom prior ({label!r}), a Python function that a checkpoint "
+            "cannot store, so it cannot be rebuilt: the model still encodes and decodes, but prior samples, the "
+            "prior's picture and the metrics that compare codes with the prior are unavailable (train with a named "
+            "prior, --prior, to have them)"
+        )
     params = dict(config.get("params", {}))
     dim = params.pop("dim", 2)
     return make_prior(str(name), dim, **params)

@@ -118,3 +118,23 @@ def test_registry_round_trip_and_errors():
         make_prior("gaussian", 2, std=-1)
     with pytest.raises(PriorError, match="bad parameters"):
         make_prior("gaussian", 2, sigma=1)
+
+
+def test_a_custom_prior_checkpoint_says_what_cannot_be_rebuilt(tmp_path, digits):
+    import subprocess
+    import sys
+
+    from aae_core.config import ModelConfig, TrainConfig
+    from aae_core.inference import load_model
+    from aae_core.trainer import train
+
+    prior = CallablePrior(lambda n, g: torch.randn(n, 2, generator=g) * 0.5 + 2, dim=2, label="shifted blob")
+    config = ModelConfig(kind="aae", input_dim=64, latent_dim=2, hidden_dims=(16,), disc_hidden_dims=(16,))
+    path = tmp_path / "custom.safetensors"
+    train(config, TrainConfig(epochs=1), prior, digits, path, progress=False)
+    model = load_model(path)
+    assert model.prior is None and model.decode(model.atlas.codes[:2]).shape == (2, 8, 8)  # still explorable
+    assert "'shifted blob'" in model.prior_problem and "still encodes and decodes" in model.prior_problem
+    done = subprocess.run([sys.executable, "-m", "aae_core", "evaluate", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "cannot store" in done.stderr

@@ -10,18 +10,15 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import torch
 from safetensors import SafetensorError
 
 from . import __version__, reproduce
 from .checkpoint import (
-    Checkpoint,
     CheckpointError,
     NonFiniteWeightsError,
     check_finite,
@@ -39,7 +36,6 @@ from .config import (
     TrainConfig,
     add_config_arguments,
     config_values,
-    flag_names,
     layer_sizes,
     positive_float,
     positive_int,
@@ -50,9 +46,17 @@ from .devices import DEVICE_CHOICES, DeviceError
 from .distributed import is_main_process
 from .evaluation import evaluate
 from .inference import LatentModel, load_model
-from .kinds import Kind, build_model, check_prior, get_kind
+from .kinds import check_prior, get_kind
 from .priors import PriorError, make_prior, selectable_priors
 from .reproduce import EXPERIMENTS
+from .train_flags import (
+    check_clusters,
+    check_output,
+    check_resume,
+    prior_params,
+    refuse_ignored_flags,
+    write_failure,
+)
 from .trainer import TrainingDiverged, train
 
 USER_ERRORS = (CheckpointError, DatasetError, ConfigError, PriorError, DeviceError, TrainingDiverged)
@@ -72,17 +76,6 @@ def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="CPU threads for PyTorch (0: its default, all cores; 1 is faster when other work shares the CPU)",
     )
-
-
-# The prior flags: the priors each one sets, and the parameter it sets on each.
-PRIOR_FLAGS = {
-    "prior_std": {"gaussian": "std"},
-    "components": {"mixture": "components", "swissroll": "segments"},
-    "uniform_half_width": {"uniform": "half_width"},
-}
-# `train` flags that may differ from a resumed checkpoint's settings: how long and where to train, where the data
-# and the output are. Every other setting comes from the checkpoint, and a flag that contradicts it is refused.
-RESUME_MAY_CHANGE = ("epochs", "device", "threads", "quiet", "out", "data_dir", "download", "image_size", "resume")
 
 
 def _add_train_arguments(t: argparse.ArgumentParser) -> None:
@@ -194,141 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prior_params(args: argparse.Namespace, prior: str) -> dict[str, Any]:
-    """The parameters the prior flags give the prior named `prior`."""
-    return {params[prior]: getattr(args, dest) for dest, params in PRIOR_FLAGS.items() if prior in params}
-
-
-def _flag(dest: str) -> str:
-    """How a `train` setting is spelled on the command line (`hidden_dims`: `--hidden`)."""
-    return {**flag_names(ModelConfig), **flag_names(TrainConfig)}.get(dest, "--" + dest.replace("_", "-"))
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def _encoder_in_use(config: ModelConfig) -> str:
-    """The posterior q(z|x) the model of `config` really builds: the VAE's is Gaussian whatever `encoder` says."""
-    with torch.device("meta"):  # the architecture only: nothing is allocated
-        return str(getattr(build_model(config).encoder, "kind", "its own"))
-
-
-def _refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConfig) -> None:
-    """Refuse flags that the chosen model or prior would silently ignore (such as --encoder on the VAE)."""
-    given = args.given
-    if "encoder" in given and (used := _encoder_in_use(config)) != args.encoder:
-        raise ConfigError(
-            f"the {kind.name} model uses a {used} encoder whatever --encoder says; leave out --encoder {args.encoder}"
-        )
-    for dest, params in PRIOR_FLAGS.items():
-        if dest in given and args.prior not in params:
-            raise ConfigError(
-                f"{_flag(dest)} sets the {' and '.join(params)} prior, not the {args.prior} one; leave it out"
-            )
-
-
-def _check_clusters(
-    args: argparse.Namespace, kind: Kind, classes: int, labels: int, resumed: ModelConfig | None = None
-) -> None:
-    """Refuse a given --clusters that sets nothing (kinds without clusters, dimred given labels) or that contradicts
-    the `resumed` checkpoint's sizes."""
-    if "clusters" not in args.given:
-        return
-    sizes = kind.sizes(classes, args.clusters, labels)
-    if sizes == kind.sizes(classes, args.clusters + 1, labels):
-        with_labels = kind.sizes(classes, args.clusters, 0) != kind.sizes(classes, args.clusters + 1, 0)
-        reason = "takes one category per class when given --labels" if with_labels else "has no clusters to set"
-        raise ConfigError(f"the {kind.name} model {reason}; leave out --clusters")
-    if resumed is not None and any(getattr(resumed, key) != value for key, value in sizes.items()):
-        held = ", ".join(f"{key}={getattr(resumed, key)}" for key in sizes)
-        raise ConfigError(
-            f"--resume {args.resume.name} keeps the checkpoint's settings, and --clusters {args.clusters} contradicts "
-            f"them (it has {held}); leave it out"
-        )
-
-
-def _check_resume(args: argparse.Namespace, checkpoint: Checkpoint) -> None:
-    """Refuse to resume a slim copy, or with flags that contradict the checkpoint's settings (naming each)."""
-    meta = checkpoint.metadata
-    if "training" not in meta or "optimizers" not in meta:
-        raise ConfigError(
-            f"{args.resume.name} holds inference weights only (a slim copy written by export), so it cannot be "
-            "resumed; resume the checkpoint it was exported from"
-        )
-    conflicts = _resume_conflicts(args, checkpoint)
-    if conflicts:
-        raise ConfigError(
-            f"--resume {args.resume.name} keeps the checkpoint's settings, and these flags contradict them: "
-            f"{'; '.join(conflicts)}; leave them out, or train a new model with another --out"
-        )
-
-
-def _resume_conflicts(args: argparse.Namespace, checkpoint: Checkpoint) -> list[str]:
-    """The given flags that contradict the settings of the checkpoint being resumed, as 'FLAG VALUE (the
-    checkpoint's: VALUE)'; flags in RESUME_MAY_CHANGE and flags not given never do."""
-    meta = checkpoint.metadata
-    model = stored_model_config(checkpoint)
-    stored: dict[str, Any] = {f.name: getattr(model, f.name) for f in fields(ModelConfig)}
-    training = TrainConfig.from_dict(meta["training"]["config"])
-    stored.update({f.name: getattr(training, f.name) for f in fields(TrainConfig)})
-    stored["encoder"] = _encoder_in_use(model)
-    prior = meta.get("prior", {})
-    stored["prior"] = name = str(prior.get("name"))
-    for dest, params in PRIOR_FLAGS.items():
-        # A parameter the stored prior does not have is contradicted by any value.
-        stored[dest] = prior.get("params", {}).get(params.get(name), f"none, its prior is {name}")
-    stored["dataset"] = meta.get("dataset", {}).get("name")
-    conflicts = []
-    for dest in sorted(args.given - set(RESUME_MAY_CHANGE)):
-        if dest in stored and getattr(args, dest) != stored[dest]:
-            conflicts.append(f"{_flag(dest)} {_shown(getattr(args, dest))} (the checkpoint's: {_shown(stored[dest])})")
-    return conflicts
-
-
-def _check_output(path: Path) -> None:
-    """Refuse, before any training, an output path that cannot take a checkpoint: a folder, a device or pipe, a path
-    under a file, or a folder that cannot be written. Creates the missing folders, as writing would."""
-    if path.is_dir():
-        raise ConfigError(f"--out {path.name} is a folder; give a file in it, such as {path.name}/model.safetensors")
-    if path.exists() and not path.is_file():
-        # A checkpoint replaces its file by renaming a new one over it, which would replace a device node too.
-        raise ConfigError(f"--out {path.name} exists and is not a regular file (a device or pipe); give a file path")
-    folder = path.absolute().parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ConfigError(f"cannot write --out {path.name}: {folder.name} on its path is a file, not a folder")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The checkpoint is written to a temporary file beside it first; try exactly that.
-        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as err:
-        raise ConfigError(f"cannot write --out {path.name}: {err.strerror or err}") from None
-
-
-def _write_failure(path: Path, err: Exception) -> CheckpointError:
-    """A failed checkpoint write (full disk, quota, I/O error) as one line."""
-    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).rsplit("I/O error: ", 1)[-1]
-    return CheckpointError(
-        f"cannot write {path.name}: {reason}; checkpoints are written atomically, so the file holds its last "
-        "complete epoch, if any"
-    )
-
-
 def run_train(args: argparse.Namespace) -> int:
     """Train a new model, or continue one (--resume), once every flag and the output path have been checked."""
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     resume = load_checkpoint(args.resume) if args.resume is not None else None
     if resume is not None:
-        _check_resume(args, resume)
+        check_resume(args, resume)
         training = resume.metadata["training"]
         target = args.epochs if "epochs" in args.given else int(training["config"]["epochs"])
         # A resumed run trains on with its own settings; the flags only repeat them (checked above).
@@ -341,7 +206,7 @@ def run_train(args: argparse.Namespace) -> int:
     data = load_dataset(dataset, args.data_dir, download=args.download, image_size=args.image_size)
     classes = int(data.train.labels.max()) + 1
     if resume is not None:
-        _check_clusters(args, get_kind(model_config.kind), classes, train_config.labels, resumed=model_config)
+        check_clusters(args, get_kind(model_config.kind), classes, train_config.labels, resumed=model_config)
         if int(training["epoch"]) >= target:
             print(
                 f"{args.resume} is already at epoch {training['epoch']} (--epochs {target}); nothing to train "
@@ -351,18 +216,18 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         kind = get_kind(args.kind)
         labels = kind.default_labels if args.labels is None else args.labels
-        _check_clusters(args, kind, classes, labels)
+        check_clusters(args, kind, classes, labels)
         model_config = ModelConfig(
             **config_values(args, ModelConfig),
             input_dim=data.train.images.shape[1],
             **kind.sizes(classes, args.clusters, labels),
         )
-        _refuse_ignored_flags(args, kind, model_config)
+        refuse_ignored_flags(args, kind, model_config)
         train_config = TrainConfig(**{**config_values(args, TrainConfig), "labels": labels})
-        prior = make_prior(args.prior, args.latent_dim, **_prior_params(args, args.prior))
+        prior = make_prior(args.prior, args.latent_dim, **prior_params(args, args.prior))
         check_prior(model_config, prior)
     out = args.out or args.resume or Path("runs") / f"{args.kind}-{args.prior}-{data.train.name}.safetensors"
-    _check_output(out)
+    check_output(out)
     try:
         result = train(
             model_config,
@@ -378,7 +243,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; the last epoch checkpoint is in {out} (continue with --resume {out})", file=sys.stderr)
         return 130
     except (OSError, SafetensorError) as err:
-        raise _write_failure(out, err) from None
+        raise write_failure(out, err) from None
     if not is_main_process():  # under torchrun, rank 0 reports for everyone
         return 0
     print(f"wrote {result.path} in {result.seconds:.1f}s")
@@ -477,7 +342,7 @@ def run_export(args: argparse.Namespace) -> int:
             f"--out {args.out.name} is {args.checkpoint.name} itself: its slim copy would replace it and could not "
             "be resumed; give another --out"
         )
-    _check_output(args.out)
+    check_output(args.out)
     checkpoint = load_checkpoint(args.checkpoint)
     load_model(args.checkpoint)  # refuse to export what would not open (also weights holding NaN or inf)
     slim = slim_checkpoint(checkpoint, half=not args.full_precision, discriminators=not args.drop_discriminators)
@@ -491,7 +356,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         path = save_checkpoint(args.out, slim)
     except (OSError, SafetensorError) as err:
-        raise _write_failure(args.out, err) from None
+        raise write_failure(args.out, err) from None
     before, after = args.checkpoint.stat().st_size, path.stat().st_size
     print(f"wrote {path}: {after / 2**20:.2f} MiB (from {before / 2**20:.2f} MiB)")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,34 @@ from aae_core.priors import make_prior
 from aae_core.trainer import train
 
 SMALL = (64, 64)  # hidden sizes that train in a second on digits
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+APP_ENTRY = str(REPO_ROOT / "app" / "streamlit_app.py")
+APP_PAGES = [
+    "pages_/latent_map.py",
+    "pages_/manifold.py",
+    "pages_/sliders.py",
+    "pages_/style_grid.py",
+    "pages_/compare.py",
+    "pages_/train_live.py",
+    "pages_/your_digit.py",
+]
+
+
+def run_cli(
+    *args: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None, **options
+) -> subprocess.CompletedProcess:
+    """`python -m aae_core ARGS` in a clean environment (this repo on the path; `env` adds variables)."""
+    return subprocess.run(
+        [sys.executable, "-m", "aae_core", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", **(env or {})},
+        **options,
+    )
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:

@@ -20,20 +20,12 @@ from aae_core.kinds import build_model
 from aae_core.priors import make_prior
 from aae_core.trainer import train
 from app.catalog import checkpoint_dirs, find_checkpoints
+from tests.conftest import APP_ENTRY, APP_PAGES
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ENTRY = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
-PAGES = [
-    "pages_/latent_map.py",
-    "pages_/manifold.py",
-    "pages_/sliders.py",
-    "pages_/style_grid.py",
-    "pages_/compare.py",
-    "pages_/train_live.py",
-    "pages_/your_digit.py",
-]
+ENTRY, PAGES = APP_ENTRY, APP_PAGES
 
 
 def small_config(kind: str = "aae", latent_dim: int = 2, **overrides) -> ModelConfig:

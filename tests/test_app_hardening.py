@@ -25,22 +25,14 @@ from app.catalog import (
     without_server_paths,
 )
 from app.digit_input import MAX_UPLOAD_BYTES
+from tests.conftest import APP_ENTRY, APP_PAGES, REPO_ROOT
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-ENTRY = str(REPO / "app" / "streamlit_app.py")
+REPO = REPO_ROOT
+ENTRY, PAGES = APP_ENTRY, APP_PAGES
 SHIPPED = REPO / "checkpoints"
-PAGES = [
-    "pages_/latent_map.py",
-    "pages_/manifold.py",
-    "pages_/sliders.py",
-    "pages_/style_grid.py",
-    "pages_/compare.py",
-    "pages_/train_live.py",
-    "pages_/your_digit.py",
-]
 LINK = "[click](http://evil.example)"
 IMAGE = "![x](http://evil.example/x.png)"
 HTML = '<a href="http://evil.example">a</a><img src="http://evil.example/y.png">'

@@ -22,6 +22,7 @@ from aae_core.kinds import KINDS
 from aae_core.loop import TrainingDiverged
 from aae_core.priors import make_prior
 from aae_core.trainer import train
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "checkpoints").glob("*.safetensors"))
@@ -29,14 +30,7 @@ TINY = ModelConfig(kind="aae", input_dim=64, latent_dim=2, hidden_dims=(16,), di
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "aae_core", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
-    )
+    return run_cli(*args, env={"OMP_NUM_THREADS": "1"})
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> str:

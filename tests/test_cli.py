@@ -11,20 +11,12 @@ import pytest
 import torch
 
 from aae_core.checkpoint import load_checkpoint
-from tests.conftest import make_idx_dir
+from tests.conftest import make_idx_dir, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "aae_core", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
+cli = run_cli
 
 
 @pytest.mark.slow

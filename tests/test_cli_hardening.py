@@ -10,7 +10,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
@@ -19,21 +18,13 @@ import pytest
 from aae_core.checkpoint import load_checkpoint
 from aae_core.cli import given_train_flags
 from aae_core.config import ConfigError, ModelConfig, TrainConfig
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ("--dataset", "digits", "--hidden", "16", "--disc-hidden", "16")
 
 
-def cli(*args: str, cwd: Path = ROOT, **options) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "aae_core", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        **options,
-    )
+cli = run_cli
 
 
 def refused(result: subprocess.CompletedProcess, *messages: str) -> None:

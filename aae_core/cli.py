@@ -283,7 +283,9 @@ def run_info(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return _refuse_broken(model)
     prior = summary["prior"]
-    params = ", ".join(f"{k}={v}" for k, v in prior.get("params", {}).items())
+    params = ", ".join(
+        f"{k}={len(v)} points" if isinstance(v, list) else f"{k}={v}" for k, v in prior.get("params", {}).items()
+    )
     print(f"{summary['source']}")
     print(
         f"  model      {summary['kind']} ({summary['encoder']} encoder), latent {summary['latent_dim']}-D, "

@@ -287,6 +287,88 @@ class CategoricalPrior(Prior):
         return torch.where(one_hot, torch.full_like(z[:, 0], value), torch.full_like(z[:, 0], -math.inf))
 
 
+class DrawnPrior(Prior):
+    """Points a user drew, each blurred by a Gaussian: an equal mixture of N(point, blur² I), 2-D.
+
+    It is stored as data (its points and blur), so unlike `CallablePrior` a checkpoint rebuilds it.
+    """
+
+    name = "drawn"
+    title = "drawn prior"
+    selectable = False  # it needs points: the app's drawing pad or Python, not a name alone
+
+    MIN_POINTS = 3
+    MAX_POINTS = 4096
+    MAX_EXTENT = 50.0  # |coordinate| beyond this is no latent range a network reaches; rescale the drawing
+
+    def __init__(self, dim: int = 2, points: Any = (), blur: float = 0.3) -> None:
+        super().__init__(dim)
+        if dim != 2:
+            raise PriorError(f"a drawn prior is 2-D (points on a plane), not {dim}-D: set the latent size 2")
+        try:
+            table = torch.as_tensor(points, dtype=torch.float32)
+        except (TypeError, ValueError) as err:
+            raise PriorError(f"a drawn prior's points must be a list of [x, y] pairs: {err}") from None
+        if table.numel() == 0:
+            raise PriorError("the drawn prior is empty: draw a shape (at least 3 points) or pick a preset")
+        if table.ndim != 2 or table.shape[1] != 2:
+            raise PriorError(f"a drawn prior's points must be [x, y] pairs, got an array of shape {tuple(table.shape)}")
+        if not torch.isfinite(table).all():
+            raise PriorError("a drawn prior's points must be finite numbers (no NaN or infinity)")
+        distinct = torch.unique(table, dim=0).shape[0]
+        if distinct < self.MIN_POINTS:
+            raise PriorError(
+                f"the drawn prior has {distinct} distinct point{'s' if distinct != 1 else ''}: draw at least "
+                f"{self.MIN_POINTS}, so the codes have a shape to take"
+            )
+        if table.shape[0] > self.MAX_POINTS:
+            raise PriorError(f"the drawn prior has {table.shape[0]} points; at most {self.MAX_POINTS} are kept")
+        extent = float(table.abs().max())
+        if extent > self.MAX_EXTENT:
+            raise PriorError(
+                f"the drawn prior reaches {extent:.3g}, far outside a latent range (|z| <= {self.MAX_EXTENT:g}): "
+                "scale the drawing down (DrawnPrior.fit(points, half_width) does it)"
+            )
+        if not (0 < blur <= self.MAX_EXTENT):
+            raise PriorError(f"a drawn prior's blur must be > 0 and <= {self.MAX_EXTENT:g}, got {blur}")
+        self.points = table
+        self.blur = float(blur)
+        self._cache: dict[torch.device, torch.Tensor] = {}
+
+    @staticmethod
+    def fit(points: Any, half_width: float = 4.0) -> list[list[float]]:
+        """The points moved and scaled uniformly so they fill [-half_width, half_width]² (centred, aspect kept)."""
+        table = torch.as_tensor(points, dtype=torch.float64).reshape(-1, 2)
+        if table.numel() == 0:
+            return []
+        low, high = table.min(0).values, table.max(0).values
+        span = float((high - low).max())
+        scale = 2 * half_width / span if span > 0 else 1.0
+        return ((table - (low + high) / 2) * scale).tolist()
+
+    def _points(self, device: torch.device) -> torch.Tensor:
+        if device not in self._cache:
+            self._cache[device] = self.points.to(device)
+        return self._cache[device]
+
+    def sample_with_labels(self, n, generator=None):
+        points = self._points(_device(generator))
+        picks = _randint(points.shape[0], n, generator)
+        return points[picks] + _randn((n, 2), generator) * self.blur, _no_labels(n, generator)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        points = self._points(z.device)
+        sq = (z[:, None, :] - points[None]).pow(2).sum(-1) / self.blur**2  # (n, N)
+        log_norm = math.log(2 * math.pi * self.blur**2) + math.log(points.shape[0])
+        return torch.logsumexp(-0.5 * sq, dim=1) - log_norm
+
+    def params(self):
+        return {"dim": self.dim, "points": self.points.tolist(), "blur": self.blur}
+
+    def scale(self) -> float:
+        return float(self.points.abs().max()) + 2 * self.blur
+
+
 class CallablePrior(Prior):
     """Any user function that returns samples: `fn(n)` or `fn(n, generator)` → tensor (n, dim)."""
 
@@ -314,7 +396,7 @@ class CallablePrior(Prior):
 
 
 PRIORS: dict[str, type[Prior]] = {
-    cls.name: cls for cls in (GaussianPrior, MixturePrior, SwissRollPrior, UniformPrior, CategoricalPrior)
+    cls.name: cls for cls in (GaussianPrior, MixturePrior, SwissRollPrior, UniformPrior, CategoricalPrior, DrawnPrior)
 }
 
 

@@ -131,6 +131,14 @@ def model_section(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _point_list(value: Any, field: str) -> None:
+    if not isinstance(value, list) or len(value) > MAX_PRIOR_COUNT:
+        raise SchemaError(f"'{field}' must be a list of at most {MAX_PRIOR_COUNT} [x, y] pairs")
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(_is_number(v) and math.isfinite(v) for v in pair)):
+            raise SchemaError(f"'{field}' must hold [x, y] pairs of finite numbers, not {_describe(pair)}")
+
+
 def prior_section(metadata: Mapping[str, Any], latent_dim: int) -> None:
     """Check `prior`: a name and numeric parameters (a custom prior's label aside) of the model's dimension."""
     section = _dict(metadata["prior"], "prior")
@@ -139,6 +147,8 @@ def prior_section(metadata: Mapping[str, Any], latent_dim: int) -> None:
     for key, value in params.items():
         if key == "label":
             _str(value, "prior.params.label")
+        elif key == "points":  # a drawn prior's [x, y] pairs (DrawnPrior checks their count and extent)
+            _point_list(value, "prior.params.points")
         elif key in ("dim", "components", "segments"):
             _int(value, f"prior.params.{key}", 1, MAX_PRIOR_COUNT)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -10,7 +11,11 @@ import torch
 from safetensors.torch import save_file
 
 from aae_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint, slim_checkpoint
+from aae_core.config import TrainConfig
 from aae_core.inference import load_model
+from aae_core.priors import make_prior
+from aae_core.trainer import train
+from tests.conftest import run_cli, small_config
 
 
 def test_round_trip_keeps_weights_metadata_and_atlas(trained_checkpoint, digits):
@@ -186,3 +191,25 @@ def test_slim_export_decodes_like_the_original(tmp_path, trained_checkpoint):
         tmp_path / "bare.safetensors", slim_checkpoint(load_checkpoint(trained_checkpoint), discriminators=False)
     )
     assert not load_model(bare).has_discriminator and bare.stat().st_size < slim.stat().st_size
+
+
+def test_a_drawn_prior_travels_in_the_checkpoint_and_evaluates(tmp_path, digits):
+    ring = [[3 * math.cos(t / 4), 3 * math.sin(t / 4)] for t in range(25)]
+    out = tmp_path / "drawn.safetensors"
+    train(
+        small_config(),
+        TrainConfig(epochs=2),
+        make_prior("drawn", 2, points=ring, blur=0.3),
+        digits,
+        out,
+        device="cpu",
+        progress=False,
+    )
+    model = load_model(out, device="cpu")
+    assert model.prior.name == "drawn" and model.prior.points.shape == (25, 2) and model.prior.blur == 0.3
+    assert model.sample_prior(10).shape == (10, 2)
+    info = run_cli("info", str(out))
+    assert info.returncode == 0 and "points=25 points" in info.stdout, info.stderr
+    evaluated = run_cli("evaluate", str(out), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert math.isfinite(json.loads(evaluated.stdout)["metrics"]["prior_swd"])

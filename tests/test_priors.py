@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ import torch
 from aae_core.priors import (
     CallablePrior,
     CategoricalPrior,
+    DrawnPrior,
     GaussianPrior,
     MixturePrior,
     PriorError,
@@ -138,3 +141,49 @@ def test_a_custom_prior_checkpoint_says_what_cannot_be_rebuilt(tmp_path, digits)
     done = subprocess.run([sys.executable, "-m", "aae_core", "evaluate", str(path)], capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "cannot store" in done.stderr
+
+
+RING = [[3 * math.cos(t * 2 * math.pi / 24), 3 * math.sin(t * 2 * math.pi / 24)] for t in range(24)]
+
+
+def test_a_drawn_prior_blurs_its_points_and_has_their_mixture_density():
+    prior = make_prior("drawn", 2, points=RING, blur=0.2)
+    z = prior.sample(20000, gen())
+    radius = z.norm(dim=1)
+    assert abs(float(radius.mean()) - 3.0) < 0.05
+    assert 0.15 < float(radius.std()) < 0.3  # the blur, plus the gaps between the ring's 24 points
+    # The density of an equal mixture of N(point, 0.2² I): at a drawn point it is dominated by that point's own term.
+    at_point = prior.log_prob(torch.tensor([RING[0]]))
+    own_term = -math.log(2 * math.pi * 0.04) - math.log(24)
+    assert own_term < float(at_point) < own_term + 0.5
+    assert float(prior.log_prob(torch.zeros(1, 2))) < own_term - 50  # the ring's empty centre
+
+
+def test_a_drawn_prior_is_stored_as_data_and_rebuilt():
+    prior = make_prior("drawn", 2, points=RING, blur=0.25)
+    rebuilt = prior_from_config(json.loads(json.dumps(prior.to_config())))
+    assert torch.equal(rebuilt.points, prior.points) and rebuilt.blur == 0.25
+    assert torch.equal(rebuilt.sample(50, gen(3)), prior.sample(50, gen(3)))
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        ([], "empty"),
+        ([[1.0, 1.0]], "1 distinct point"),
+        ([[0, 0], [0, 0], [1, 1]], "2 distinct points"),
+        ([[0, 0], [1, 0], [500, 3]], "far outside a latent range"),
+        ([[0, 0], [1, 0], [math.nan, 3]], "finite"),
+        ([1.0, 2.0, 3.0], "[x, y] pairs"),
+    ],
+)
+def test_a_bad_drawing_gets_a_clear_refusal(points, message):
+    with pytest.raises(PriorError, match=re.escape(message)):
+        make_prior("drawn", 2, points=points)
+
+
+def test_a_drawing_is_fitted_into_the_latent_range_keeping_its_aspect():
+    fitted = torch.tensor(DrawnPrior.fit([[100, 200], [300, 200], [200, 250]], half_width=4.0))
+    assert torch.allclose(fitted.min(0).values, torch.tensor([-4.0, -1.0]))
+    assert torch.allclose(fitted.max(0).values, torch.tensor([4.0, 1.0]))
+    make_prior("drawn", 2, points=fitted.tolist())  # now a valid prior

@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 
 from . import __version__, reproduce
+from .anomaly import anomaly_report
 from .checkpoint import (
     CheckpointError,
     NonFiniteWeightsError,
@@ -41,7 +42,7 @@ from .config import (
     positive_int,
     size_int,
 )
-from .data import DATASETS, DatasetError, load_dataset
+from .data import DATASETS, DatasetError, exclude_classes, load_dataset
 from .devices import DEVICE_CHOICES, DeviceError
 from .distributed import is_main_process
 from .evaluation import evaluate
@@ -53,6 +54,7 @@ from .train_flags import (
     check_clusters,
     check_output,
     check_resume,
+    hold_out_classes,
     prior_params,
     refuse_ignored_flags,
     write_failure,
@@ -93,6 +95,13 @@ def _add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--dataset", choices=DATASETS, default=None, help="data (default: digits, or the resumed run's)")
     t.add_argument("--data-dir", type=Path, default=None, help="folder of IDX files (mnist etc.) or of images (folder)")
     t.add_argument("--download", action="store_true", help="download missing IDX files into --data-dir")
+    t.add_argument(
+        "--exclude-classes",
+        nargs="+",
+        default=None,
+        metavar="CLASS",
+        help="train without these classes (numbers or names: 9, Sneaker); evaluate scores them as anomalies",
+    )
     t.add_argument(
         "--image-size", type=positive_int, default=28, help="side length images of --dataset folder are resized to"
     )
@@ -213,10 +222,12 @@ def run_train(args: argparse.Namespace) -> int:
                 "(pass a larger --epochs to continue)"
             )
             return 0
+        data = hold_out_classes(args, data, train_config.labels, resume)
     else:
         kind = get_kind(args.kind)
         labels = kind.default_labels if args.labels is None else args.labels
         check_clusters(args, kind, classes, labels)
+        data = hold_out_classes(args, data, labels)
         model_config = ModelConfig(
             **config_values(args, ModelConfig),
             input_dim=data.train.images.shape[1],
@@ -252,7 +263,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _format_metrics(metrics: dict[str, float]) -> str:
-    return "\n".join(f"  {name:<16} {value:.4f}" for name, value in metrics.items())
+    width = max([16, *map(len, metrics)])
+    return "\n".join(f"  {name:<{width}} {value:.4f}" for name, value in metrics.items())
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -266,13 +278,28 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"the data has {data.train.image_shape} images, the checkpoint expects {dataset['image_shape']}"
         )
     seed = model.training_seed
+    data = exclude_classes(data, dataset.get("excluded_classes", []))
     metrics, _ = evaluate(model.model, model.prior, data, seed=seed)
+    report = anomaly_report(model.model, model.prior, data.eval, data.excluded) if data.excluded else None
     if args.json:
-        print(json.dumps({"checkpoint": str(args.checkpoint), "metrics": metrics}, indent=2))
-    else:
-        print(f"{args.checkpoint} on {dataset['name']} ({len(data.eval)} evaluation images)")
-        print(_format_metrics(metrics))
+        print(json.dumps({"checkpoint": str(args.checkpoint), "metrics": metrics, "anomaly": report}, indent=2))
+        return 0
+    print(f"{args.checkpoint} on {dataset['name']} ({len(data.eval)} evaluation images)")
+    print(_format_metrics(metrics))
+    if report is not None:
+        print(_format_anomaly(report))
     return 0
+
+
+def _format_anomaly(report: dict) -> str:
+    """The ROC AUC table: a row per held-out class (and all of them), a column per anomaly score."""
+    keys = list(report["scores"])
+    rows = [f"anomaly ROC AUC, held-out against the {report['n_known']} known evaluation images:"]
+    rows.append(f"  {'class':<16}" + "".join(f"{key:>9}" for key in keys))
+    for name, aucs in [*report["per_class"].items(), ("all held out", report["pooled"])]:
+        rows.append(f"  {name:<16}" + "".join(f"{aucs[key]:>9.3f}" for key in keys))
+    rows.extend(f"  {key}: {text}" for key, text in report["scores"].items())
+    return "\n".join(rows)
 
 
 def run_info(args: argparse.Namespace) -> int:

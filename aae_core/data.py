@@ -13,6 +13,7 @@ import struct
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -48,6 +49,31 @@ class ImageData:
 class DataSplits:
     train: ImageData
     eval: ImageData
+    excluded: tuple[int, ...] = ()  # classes taken out of the training split (the evaluation split keeps them)
+
+
+def exclude_classes(data: DataSplits, classes: Sequence[int | str]) -> DataSplits:
+    """The splits without `classes` (numbers or names) in training, for anomaly scores on what was never seen."""
+    known = sorted({int(c) for c in data.train.labels.unique().tolist() if c >= 0})
+    names = list(data.train.classes)
+    chosen = []
+    for item in classes:
+        text = str(item).strip()
+        if text in names:
+            chosen.append(names.index(text))
+        elif text.lstrip("-").isdigit() and int(text) in known:
+            chosen.append(int(text))
+        else:
+            listed = ", ".join(names) if names else ", ".join(map(str, known))
+            raise DatasetError(f"cannot hold out class {text!r}: {data.train.name} has classes {listed}")
+    chosen = sorted(set(chosen))
+    if not chosen:
+        return data
+    if len(chosen) == len(known):
+        raise DatasetError(f"holding out every class of {data.train.name} leaves nothing to train on")
+    keep = ~torch.isin(data.train.labels, torch.tensor(chosen, dtype=data.train.labels.dtype))
+    train = data.train.subset(torch.nonzero(keep).squeeze(1))
+    return DataSplits(train, data.eval, tuple(chosen))
 
 
 # ---------------------------------------------------------------------------------------------------- IDX files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .anomaly import anomaly_report, known_classes_only
 from .data import DataSplits
 from .kinds import get_kind
 from .metrics import component_purity, encode_all, knn_accuracy, prior_match, reconstruction_error
@@ -16,7 +17,16 @@ KNN_TRAIN_IMAGES = 10000  # training images the kNN classifier (and cluster nami
 def evaluate(
     model: AutoEncoder, prior: Prior, data: DataSplits, seed: int = 0
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Metrics on the evaluation split, and its codes (the atlas)."""
+    """Metrics on the evaluation split, and its codes (the atlas).
+
+    With held-out classes (`data.excluded`) the usual metrics are of the known classes only, the atlas holds every
+    evaluation image, and `anomaly_auc_<score>` says how well each anomaly score tells the held-out classes apart.
+    """
+    if data.excluded:
+        metrics, _ = evaluate(model, prior, known_classes_only(data), seed=seed)
+        report = anomaly_report(model, prior, data.eval, data.excluded)
+        metrics.update({f"anomaly_auc_{key}": auc for key, auc in report["pooled"].items()})
+        return metrics, encode_atlas(model, data.eval.images)
     config = model.config
     kind = get_kind(config.kind)
     eval_codes = encode_atlas(model, data.eval.images)

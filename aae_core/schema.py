@@ -180,6 +180,11 @@ def dataset_section(metadata: Mapping[str, Any], config: Mapping[str, Any]) -> l
         raise SchemaError(f"'dataset.classes' must be a list of class names, not {_describe(classes)}")
     for i, name in enumerate(classes):
         _str(name, f"dataset.classes[{i}]")
+    held_out = section.get("excluded_classes", [])
+    if not isinstance(held_out, list) or len(held_out) > MAX_CLASSES:
+        raise SchemaError(f"'dataset.excluded_classes' must be a list of class numbers, not {_describe(held_out)}")
+    for value in held_out:
+        _int(value, "dataset.excluded_classes", 0, MAX_CLASSES)
     num_classes = config.get("num_classes", 0)
     if classes and len(classes) < num_classes:
         raise SchemaError(

@@ -15,6 +15,7 @@ import torch
 
 from .checkpoint import Checkpoint, CheckpointError, stored_model_config
 from .config import ConfigError, ModelConfig, TrainConfig, flag_names
+from .data import DataSplits, exclude_classes
 from .kinds import Kind, build_model
 
 # The prior flags: the priors each one sets, and the parameter it sets on each.
@@ -154,3 +155,26 @@ def write_failure(path: Path, err: Exception) -> CheckpointError:
         f"cannot write {path.name}: {reason}; checkpoints are written atomically, so the file holds its last "
         "complete epoch, if any"
     )
+
+
+def hold_out_classes(
+    args: argparse.Namespace, data: DataSplits, labels: int, resume: Checkpoint | None = None
+) -> DataSplits:
+    """The training data without the classes `--exclude-classes` names (or the resumed run holds out), checked:
+    an unknown class, every class, a run that trains on labels, or a resumed run held out differently is refused."""
+    given = [part for item in (args.exclude_classes or []) for part in str(item).split(",") if part.strip()]
+    if resume is not None:
+        stored = resume.metadata["dataset"].get("excluded_classes", [])
+        if "exclude_classes" in args.given and list(exclude_classes(data, given).excluded) != stored:
+            shown = ",".join(map(str, stored)) or "none"
+            raise ConfigError(
+                f"--resume {args.resume.name} keeps the checkpoint's settings, and --exclude-classes {','.join(given)} "
+                f"contradicts them (the checkpoint's: {shown}); leave it out"
+            )
+        return exclude_classes(data, stored)
+    if given and labels != 0:
+        raise ConfigError(
+            "--exclude-classes holds classes out of an unlabelled run, to score them as anomalies; this run trains "
+            "on labels (--labels), which would name classes it never sees: use ae, aae, vae, wae or cluster"
+        )
+    return exclude_classes(data, given)

@@ -75,6 +75,8 @@ def train(
         "n_eval": len(data.eval),
         "classes": list(data.train.classes),
     }
+    if data.excluded:  # written only when set, so every other checkpoint stays byte for byte as it was
+        dataset_info["excluded_classes"] = list(data.excluded)
     if resume is not None:
         checkpoint = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume)
         state, run = state_from_checkpoint(checkpoint, torch_device, epochs=train_config.epochs)

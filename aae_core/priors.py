@@ -288,13 +288,15 @@ class CategoricalPrior(Prior):
 
 
 class DrawnPrior(Prior):
-    """Points a user drew, each blurred by a Gaussian: an equal mixture of N(point, blur² I), 2-D.
+    """Points a user drew, 2-D: a sample is a drawn point picked at random, moved by Gaussian noise of std `blur`.
 
-    It is stored as data (its points and blur), so unlike `CallablePrior` a checkpoint rebuilds it.
+    It is stored as data (its points and blur), so unlike `CallablePrior` a checkpoint rebuilds it. It is a recipe
+    for samples, with no density this tool evaluates (like the swiss roll): the AAE can match it, the VAE cannot.
     """
 
     name = "drawn"
     title = "drawn prior"
+    has_density = False
     selectable = False  # it needs points: the app's drawing pad or Python, not a name alone
 
     MIN_POINTS = 3
@@ -355,12 +357,6 @@ class DrawnPrior(Prior):
         points = self._points(_device(generator))
         picks = _randint(points.shape[0], n, generator)
         return points[picks] + _randn((n, 2), generator) * self.blur, _no_labels(n, generator)
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        points = self._points(z.device)
-        sq = (z[:, None, :] - points[None]).pow(2).sum(-1) / self.blur**2  # (n, N)
-        log_norm = math.log(2 * math.pi * self.blur**2) + math.log(points.shape[0])
-        return torch.logsumexp(-0.5 * sq, dim=1) - log_norm
 
     def params(self):
         return {"dim": self.dim, "points": self.points.tolist(), "blur": self.blur}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from aae_core.kinds import KINDS
 from aae_core.metrics import encode_all
 from aae_core.priors import Prior, PriorError, make_prior, selectable_priors
 from aae_core.trainer import train
-from app import figures, latent
+from app import figures, latent, sketch
 from app.catalog import plain, runs_dir, user_folder_roots, without_server_paths
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,17 @@ LIVE_KINDS = ("aae", "vae", "ae")
 # more, larger steps: 50 epochs at 32 and 1e-3 follow the spiral (gap 0.22-0.41, mixture 0.11-0.15, gaussian
 # 0.04-0.09) in about 5 s on one core (docs/PRIOR_MATCH.md, "Live training").
 LIVE_BATCH_SIZE, LIVE_LR, LIVE_EPOCHS = 32, 1e-3, 50
+DRAWN = "drawn"  # the prior drawn on the pad (aae_core.priors.DrawnPrior): offered where a pad is on the page
+DRAWN_EXTENT = 4.0  # the pad spans z in [-4, 4]²: the mixture's and the swiss roll's range
+DRAWN_POINTS = 800  # points kept from a drawing: the live map's density costs (grid cells × points) per redraw
+DRAWN_BLUR = 0.3
+SHAPES = ("your drawing", *sketch.PRESETS)
+VAE_AND_DRAWN = (
+    "**Why the VAE cannot.** The VAE's KL term needs the prior's *density* p(z), a formula it can evaluate at any "
+    "code. A drawing is only a recipe for samples: pick a drawn point, add a little noise (the blur). The AAE's "
+    "discriminator needs nothing more than such samples, so the AAE can be pushed onto any shape you draw; the VAE "
+    "cannot use it (the same holds for the swiss roll). Choose the AAE, or another prior for the VAE."
+)
 
 
 def kind_title(name: str) -> str:
@@ -41,6 +52,8 @@ def kind_title(name: str) -> str:
 
 
 def prior_title(name: str) -> str:
+    if name == DRAWN:
+        return "Drawn: the shape on the pad above"
     return make_prior(name, 2).title.capitalize()
 
 
@@ -58,11 +71,19 @@ class TrainingRequest:
     seed: int = 0
     batch_size: int = LIVE_BATCH_SIZE
     lr: float = LIVE_LR
+    points: tuple[tuple[float, float], ...] = ()  # the drawn prior's points, in latent units
+    blur: float = DRAWN_BLUR
+
+    def make_prior(self) -> Prior:
+        """The prior this request trains against (raises PriorError, with the reason, when it cannot be built)."""
+        if self.prior == DRAWN:
+            return make_prior(DRAWN, self.latent_dim, points=[list(p) for p in self.points], blur=self.blur)
+        return make_prior(self.prior, self.latent_dim)
 
     def problem(self) -> str | None:
         """Why this combination cannot train, in words for the form, or None."""
         try:
-            prior = make_prior(self.prior, self.latent_dim)
+            prior = self.make_prior()
         except PriorError as err:
             return _sentence(str(err))
         config = ModelConfig(kind=self.kind, input_dim=64, latent_dim=self.latent_dim, hidden_dims=(8,))
@@ -93,12 +114,71 @@ def digits_data():
     return load_dataset("digits")
 
 
-def training_form(key: str, *, default_epochs: int = LIVE_EPOCHS) -> TrainingRequest | None:
-    """The settings form; returns a request when the user presses Train and the settings can work."""
+@dataclass(frozen=True)
+class DrawnShape:
+    """A shape for the drawn prior: its points in latent units, the blur, and what it came from."""
+
+    points: tuple[tuple[float, float], ...]
+    blur: float
+    source: str
+
+
+def drawn_prior_pad(key: str) -> DrawnShape:
+    """The pad to draw a prior on (or a preset shape) and its blur; returns the shape, which may be empty."""
+    st.markdown("**A prior you draw.** Draw a shape, or pick one; then choose *Drawn* as the prior below.")
+    pad_column, settings_column = st.columns([3, 2], gap="medium")
+    with settings_column:
+        shape = st.radio("Shape", SHAPES, key=f"{key}_shape", format_func=lambda name: name[:1].upper() + name[1:])
+        blur = st.slider(
+            "Blur",
+            0.1,
+            1.0,
+            DRAWN_BLUR,
+            step=0.05,
+            key=f"{key}_blur",
+            help="Each point becomes a small Gaussian cloud of this standard deviation (in latent units).",
+        )
+    with pad_column:
+        if shape == SHAPES[0]:
+            drawing = sketch.sketch_pad(
+                f"{key}_pad",
+                mode="points",
+                extent=DRAWN_EXTENT,
+                size=340,
+                hint="Draw: strokes and clicks become the prior's points",
+                label="Drawing pad for a prior",
+            )
+            strokes = drawing.strokes
+        else:
+            strokes = sketch.preset_strokes(shape)
+            sketch.sketch_pad(
+                f"{key}_pad",
+                mode="points",
+                extent=DRAWN_EXTENT,
+                size=340,
+                guide=strokes,
+                readonly=f"Preset: {shape}. Pick “Your drawing” to draw your own.",
+                label="Drawing pad for a prior",
+            )
+    points = sketch.thinned(sketch.drawing_points(strokes, DRAWN_EXTENT), DRAWN_POINTS)
+    with settings_column:
+        if len(points):
+            st.caption(f"{len(points)} points from {len(strokes)} stroke{'s' if len(strokes) != 1 else ''}.")
+        with st.popover("Why not the VAE?"):
+            st.markdown(VAE_AND_DRAWN)
+    return DrawnShape(tuple((round(x, 3), round(y, 3)) for x, y in points.tolist()), float(blur), shape)
+
+
+def training_form(
+    key: str, *, default_epochs: int = LIVE_EPOCHS, drawn: DrawnShape | None = None
+) -> TrainingRequest | None:
+    """The settings form; returns a request when the user presses Train and the settings can work. With `drawn`
+    (the shape on a pad beside the form) the drawn prior is offered too."""
+    priors = (*PRIOR_ORDER, DRAWN) if drawn is not None else PRIOR_ORDER
     with st.form(key):
         left, right = st.columns(2)
         kind = left.selectbox("Model", LIVE_KINDS, format_func=kind_title, key=f"{key}_kind")
-        prior = right.selectbox("Prior", PRIOR_ORDER, format_func=prior_title, key=f"{key}_prior")
+        prior = right.selectbox("Prior", priors, format_func=prior_title, key=f"{key}_prior")
         latent_dim = left.number_input("Latent size", min_value=1, max_value=16, value=2, key=f"{key}_dim")
         epochs = right.slider(
             "Epochs",
@@ -130,6 +210,8 @@ def training_form(key: str, *, default_epochs: int = LIVE_EPOCHS) -> TrainingReq
     if not pressed:
         return None
     request = TrainingRequest(kind, prior, int(latent_dim), int(epochs), int(hidden), int(seed), int(batch_size), lr)
+    if prior == DRAWN and drawn is not None:
+        request = replace(request, points=drawn.points, blur=drawn.blur)
     problem = request.problem()
     if problem:
         st.error(plain(problem))
@@ -150,7 +232,7 @@ def run_training(request: TrainingRequest, *, updates: int = 8) -> Path | None:
         st.error(f"Cannot write to the runs folder {folder}/ ({reason}). Set AAE_RUNS_DIR to a writable folder.")
         return None
     model_config, train_config = request.configs(data.train.images.shape[1])
-    prior = make_prior(request.prior, request.latent_dim)
+    prior = request.make_prior()
     progress = st.progress(0.0, text="Starting…")
     map_column, discriminator_column = st.columns(2)
     live_map = map_column.empty()
@@ -225,6 +307,7 @@ def _draw_live_map(slot, codes: np.ndarray, labels: np.ndarray, prior: Prior, ti
         extent=extent,
         title=title,
         height=460,
+        class_names=list(digits_data().eval.classes) or None,  # the dataset's own names in the legend
     )
     slot.plotly_chart(figure, width="stretch")
     return extent

@@ -376,7 +376,7 @@ def test_your_digit_shows_what_a_class_head_makes_of_it(use_folder, model_dir, d
         return
     path = shipped / f"{model}.safetensors"
     loaded = load_model(path)
-    probabilities = loaded.classify(prepare_digit(png, loaded.image_shape, margin=0.2)[None])[0]
+    probabilities = loaded.classify(prepare_digit(png, loaded.image_shape)[None])[0]
     best = int(probabilities.argmax())
     name = loaded.class_names[best] if says.startswith("predicted") else str(best)
     assert predictions == [f"{says}{name} (probability {float(probabilities[best]):.2f})"]

@@ -6,6 +6,7 @@ import io
 import struct
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,17 +24,57 @@ def png(array: np.ndarray, mode: str = "L") -> bytes:
 def test_dark_ink_on_white_paper_is_flipped_cropped_and_centred():
     page = np.full((200, 300), 255)
     page[20:120, 30:60] = 0  # a "1" near the top left of a white page
-    pixels = prepare_digit(png(page), (28, 28), margin=0.2)
+    pixels = prepare_digit(png(page), (28, 28))
     assert pixels.shape == (28, 28) and pixels.dtype == np.float32
     assert pixels.max() > 0.9 and pixels[0].max() < 0.05  # bright ink, dark border
     columns = np.flatnonzero(pixels.max(axis=0) > 0.5)
     assert abs((columns[0] + columns[-1]) / 2 - 13.5) <= 1.0  # centred left-right
 
 
+def photo_of(corners: list[tuple[int, int]], width: int = 22) -> bytes:
+    """A phone photo of a digit on paper: grey pencil on a page lit unevenly (brighter to the right, darker at the
+    bottom), with sensor noise, slightly out of focus, saved as JPEG."""
+    from PIL import ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:600, 0:800]
+    paper = 200 + 40 * cols / 800 - 30 * rows / 600 + rng.normal(0, 6, (600, 800))
+    page = Image.fromarray(paper.clip(0, 255).astype(np.uint8)).convert("RGB")
+    ImageDraw.Draw(page).line(corners, fill=(60, 60, 70), width=width, joint="curve")
+    buffer = io.BytesIO()
+    page.filter(ImageFilter.GaussianBlur(1.5)).save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_a_photo_on_grey_paper_keeps_only_the_ink_framed_as_mnist_was():
+    pixels = prepare_digit(photo_of([(300, 150), (500, 150), (380, 470)]), (28, 28))
+    assert (pixels > 0.02).mean() < 0.3  # the page is black, not a grey field of paper and shadow
+    assert max(pixels[:3, :3].max(), pixels[:3, -3:].max(), pixels[-3:, :3].max(), pixels[-3:, -3:].max()) == 0
+    rows, cols = np.flatnonzero((pixels > 0.05).any(axis=1)), np.flatnonzero((pixels > 0.05).any(axis=0))
+    assert rows[-1] - rows[0] + 1 <= 20 and cols[-1] - cols[0] + 1 <= 20
+    ys, xs = np.indices(pixels.shape)
+    assert abs((ys * pixels).sum() / pixels.sum() - 13.5) <= 1 and abs((xs * pixels).sum() / pixels.sum() - 13.5) <= 1
+
+
+@pytest.mark.parametrize(
+    ("corners", "digit"), [([(300, 150), (500, 150), (380, 470)], 7), ([(400, 120), (400, 480)], 1)]
+)
+def test_a_photographed_digit_lands_among_its_own_on_the_label_regularized_model(corners, digit):
+    """Before the background was taken off and the digit framed as MNIST's, both landed mid-map, among the 4s."""
+    import torch
+
+    from aae_core.inference import load_model
+
+    model = load_model(Path(__file__).resolve().parents[1] / "checkpoints" / "labelled-prior-2d-mixture.safetensors")
+    code = model.encode(torch.from_numpy(prepare_digit(photo_of(corners), model.image_shape)[None])).numpy()
+    nearest = model.atlas.labels[np.argsort(np.linalg.norm(model.atlas.codes - code, axis=1))[:25]]
+    assert np.bincount(nearest, minlength=10).argmax() == digit
+
+
 def test_transparent_drawing_is_put_on_white_first():
     drawing = np.zeros((50, 50, 4), dtype=np.uint8)
     drawing[10:40, 20:30] = (0, 0, 0, 255)  # black strokes, transparent elsewhere
-    pixels = prepare_digit(png(drawing, "RGBA"), (8, 8), margin=0.0)
+    pixels = prepare_digit(png(drawing, "RGBA"), (8, 8))
     assert pixels.max() > 0.9 and pixels.min() < 0.1
 
 
@@ -148,8 +189,8 @@ def test_high_bit_depth_pictures_are_scaled_by_their_range_like_an_8_bit_one(pag
     assert Image.open(io.BytesIO(data)).mode in ("F", "I;16")
     low, high = float(page.min()), float(page.max())
     eight_bit = png(np.round((page.astype(np.float64) - low) / (high - low) * 255))
-    expected = prepare_digit(eight_bit, (28, 28), margin=0.2)
-    pixels = prepare_digit(data, (28, 28), margin=0.2)
+    expected = prepare_digit(eight_bit, (28, 28))
+    pixels = prepare_digit(data, (28, 28))
     assert pixels.max() > 0.9  # a bright digit, not a dark one
     np.testing.assert_allclose(pixels, expected, atol=0.02)
 

@@ -1,24 +1,63 @@
-"""Your digit: upload a picture of a handwritten digit, see where the encoder puts it and what comes back out."""
+"""Your digit: draw a digit or upload a picture of one, see where the encoder puts it and what comes back out."""
 
 import numpy as np
 import streamlit as st
 import torch
 
 from aae_core.inference import LatentModel
-from app import figures, views
-from app.digit_input import DigitInputError, prepare_digit
+from app import figures, sketch, views
+from app.digit_input import DigitInputError, prepare_digit, strokes_to_image
+
+SOURCE_KEY = "_digit_source"
 
 
 def explanation(model: LatentModel) -> str:
     """The page's explanation, which names the model's image size."""
     return (
-        "Write a digit on paper (or draw one in any paint program), take a picture and upload it. The app turns it "
-        "into the kind of image the model was trained on (grey, light ink on black, centred, "
-        f"{model.image_shape[0]}×{model.image_shape[1]} pixels), the **encoder** turns that into a code *z*, "
+        "Draw a digit on the pad with the mouse, a pen or a finger, or write one on paper (or in any paint "
+        "program), take a picture and upload it. The app turns it into the kind of image the model was trained on, "
+        "as MNIST was made: light ink on black, the digit scaled to fit a box and centred by its centre of mass, "
+        f"{model.image_shape[0]}×{model.image_shape[1]} pixels. The **encoder** turns that into a code *z*, "
         "marked with a star on the map, and the **decoder** draws *z* back.\n\n"
         "- **Try:** a clear digit, a sloppy one, a letter: where do they land? Is the star among the dots of its "
         "class, or in a gap?"
     )
+
+
+def class_name(model: LatentModel, label: int) -> str:
+    """A label as the model's dataset names it (a garment for Fashion-MNIST), or its number."""
+    names = model.class_names
+    return views.plain(names[label]) if 0 <= label < len(names) else str(label)
+
+
+def _source(name: str):
+    """A callback that remembers which input the user touched last: the page shows that one."""
+    return lambda: st.session_state.__setitem__(SOURCE_KEY, name)
+
+
+def digit_pixels(model: LatentModel, drawing: sketch.Drawing, upload) -> np.ndarray | None:
+    """The model input from the pad or the upload, whichever was used last; None (after saying why) if neither
+    gives a digit."""
+    source = st.session_state.get(SOURCE_KEY) or ("upload" if upload is not None else "pad")
+    if source == "upload" and upload is None:
+        source = "pad"
+    if source == "pad":
+        if drawing.empty:
+            st.info(
+                "Draw a digit on the pad (one digit, filling most of the square), or upload a picture "
+                "(PNG or JPEG; a phone photo of a digit on paper works)."
+            )
+            return None
+        try:
+            return strokes_to_image(drawing.strokes, model.image_shape, drawing.pen)
+        except DigitInputError as err:
+            st.error(f"**Could not use the drawing:** {err}.")
+            return None
+    try:
+        return prepare_digit(upload.getvalue(), model.image_shape)
+    except DigitInputError as err:
+        st.error(f"**Could not use {views.plain(upload.name)}:** {err}.")
+        return None
 
 
 def prediction(model: LatentModel, pixels: np.ndarray) -> str:
@@ -26,9 +65,8 @@ def prediction(model: LatentModel, pixels: np.ndarray) -> str:
     cluster, and its probability."""
     probabilities = model.classify(pixels[None])[0].cpu().numpy()
     best = int(probabilities.argmax())
-    names = model.class_names
     if model.kind == "semi-supervised":
-        what = f"predicted class: {views.plain(names[best]) if best < len(names) else best}"
+        what = f"predicted class: {class_name(model, best)}"
     else:
         what = f"cluster {best}"
     return f"{what} (probability {probabilities[best]:.2f})"
@@ -36,22 +74,29 @@ def prediction(model: LatentModel, pixels: np.ndarray) -> str:
 
 model = views.page_frame(
     "Your digit",
-    "Upload a picture of a digit: see where it lands on the map and what the model draws back.",
+    "Draw a digit or upload a picture of one: see where it lands on the map and what the model draws back.",
     explanation,
 )
 
-upload = st.file_uploader(
-    "A picture of one digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"], key="digit_upload"
-)
-if upload is None:
-    st.info("Upload a picture to begin (PNG or JPEG; a phone photo of a digit on paper works).")
-    st.stop()
-
-margin = 0.0 if max(model.image_shape) <= 8 else 0.2  # 8×8 digits fill their frame; MNIST's sit in a 20-px box
-try:
-    pixels = prepare_digit(upload.getvalue(), model.image_shape, margin=margin)
-except DigitInputError as err:
-    st.error(f"**Could not use {views.plain(upload.name)}:** {err}.")
+pad_column, upload_column = st.columns([2, 3], gap="medium")
+with pad_column:
+    drawing = sketch.sketch_pad(
+        "digit_pad",
+        mode="digit",
+        hint="Draw one digit here",
+        label="Drawing pad for a digit",
+        on_change=_source("pad"),
+    )
+with upload_column:
+    upload = st.file_uploader(
+        "…or upload a picture of one digit",
+        type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+        key="digit_upload",
+        on_change=_source("upload"),
+    )
+    st.caption("The page shows whichever you used last: the pad or the picture.")
+pixels = digit_pixels(model, drawing, upload)
+if pixels is None:
     st.stop()
 
 code = model.encode(torch.from_numpy(pixels[None])).cpu().numpy()[0]
@@ -83,11 +128,7 @@ with columns[2]:
             st.caption("Codes projected to 2-D with PCA.")
         distances = np.linalg.norm(model.atlas.codes - code, axis=1)
         nearest = np.argsort(distances)[:5]
-        names = model.class_names
         st.caption(
             "Nearest evaluation digits: "
-            + ", ".join(
-                f"#{i} (a {views.plain(names[model.atlas.labels[i]]) if model.num_classes else model.atlas.labels[i]})"
-                for i in nearest
-            )
+            + ", ".join(f"#{i} (a {class_name(model, int(model.atlas.labels[i]))})" for i in nearest)
         )

@@ -223,6 +223,16 @@ class TrainConfig:
     labelled_reconstruction: bool = flag(
         False, "semi-supervised: also reconstruct the labelled minibatch from its true label (not in the paper)"
     )
+    # Denoising (any kind): the encoder sees corrupted images and the reconstruction target stays the clean one.
+    input_noise: float = flag(
+        0.0, "denoising: std of Gaussian noise on the encoder's input pixels, clipped to 0-1 (0: none)", type=float
+    )
+    input_mask: float = flag(0.0, "denoising: share of each input image's pixels set to 0 (0: none)", type=float)
+    # WAE (Tolstikhin et al. 2018): weight of the MMD between codes and prior samples beside the reconstruction loss
+    # of a 28×28 image (scaled by pixel count, as --adversarial-weight is).
+    mmd_weight: float = flag(
+        100.0, "wae: weight of MMD(codes, prior) beside the reconstruction loss of a 28x28 image", type=positive_float
+    )
     # init, shuffling, noise
     seed: int = flag(0, "random seed (0 to 2**32-1): same seed, same CPU run, same checkpoint", type=seed_int)
     # labelled training examples (balanced, seeded): -1 every one, 0 none, N that many
@@ -279,8 +289,25 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown --adversarial {self.adversarial!r}; choose one of: {', '.join(ADVERSARIAL_MODES)}"
             )
+        if not (0 <= self.input_noise <= 10 and math.isfinite(self.input_noise)):
+            raise ConfigError(
+                f"--input-noise must be a number from 0 to 10 (a pixel spans 0-1), got {self.input_noise}"
+            )
+        if not 0 <= self.input_mask < 1:
+            raise ConfigError(f"--input-mask must be a share from 0 to below 1, got {self.input_mask}")
+        if not (self.mmd_weight > 0 and math.isfinite(self.mmd_weight)):
+            raise ConfigError(f"--mmd-weight must be a positive number, got {self.mmd_weight}")
         if not (self.adversarial_weight > 0 and math.isfinite(self.adversarial_weight)):
             raise ConfigError(f"--adversarial-weight must be a positive number, got {self.adversarial_weight}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings a checkpoint stores; those added later are left out at their defaults, so that a run that
+        does not use them writes the same bytes as before they existed."""
+        values = asdict(self)
+        for name in LATER_SETTINGS:
+            if values[name] == getattr(TrainConfig, name):
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -290,6 +317,9 @@ class TrainConfig:
         values.setdefault("adversarial", "phases")
         values.setdefault("categorical_betas", values.get("adversarial_betas", (0.5, 0.9)))
         return cls(**values)
+
+
+LATER_SETTINGS = ("input_noise", "input_mask", "mmd_weight")  # TrainConfig.to_dict omits these at their defaults
 
 
 def adversarial_weight_for(config: TrainConfig, input_dim: int) -> float:

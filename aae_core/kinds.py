@@ -39,6 +39,7 @@ from .phases import (
     joint_adversarial_step,
     labelled_prior_samples,
     labelled_regularization_step,
+    mmd_step,
     reconstruction_step,
     regularization_step,
 )
@@ -87,6 +88,13 @@ def joint_update(model, batch, prior_z, optimizers, generator, autocast, config,
 def vae_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
     recon, kl = elbo_step(model, batch.x, prior, optimizers["autoencoder"], generator, autocast)
     return {"recon": recon, "kl": kl}
+
+
+def wae_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
+    """Tolstikhin et al. 2018: reconstruction + weight × MMD between the codes and prior samples, in one step."""
+    weight = config.mmd_weight * model.config.input_dim / 784
+    recon, mmd = mmd_step(model, batch.x, prior, optimizers["autoencoder"], generator, autocast, weight=weight)
+    return {"recon": recon, "mmd": mmd}
 
 
 def supervised_update(model, batch, prior, optimizers, generator, autocast, config) -> dict[str, torch.Tensor]:
@@ -324,6 +332,16 @@ for _kind in (
         "VAE (KL to the prior)",
         "VAE baseline: the same MLPs and budget, a KL term (estimated by sampling for the mixture prior).",
         prior_rule=needs_density,
+    ),
+    Kind(
+        "wae",
+        AutoEncoder,
+        autoencoder_optimizers,
+        wae_update,
+        ("recon", "mmd"),
+        "WAE (MMD to the prior)",
+        "Wasserstein autoencoder (WAE-MMD): the same MLPs, the codes pulled to the prior by a kernel distance "
+        "between minibatches of codes and prior samples, with no discriminator.",
     ),
     Kind(
         "supervised",

@@ -17,7 +17,7 @@ from . import distributed
 from .acceleration import make_autocast
 from .config import TrainConfig
 from .kinds import Kind
-from .phases import Batch
+from .phases import Batch, corrupted_inputs
 from .priors import Prior
 from .state import TrainingState
 
@@ -91,32 +91,34 @@ def train_epoch(
     totals = torch.zeros(len(loss_names), device=images.device)  # summed on the device: no per-step sync
     window = torch.zeros_like(totals)
     window_steps = 0
-    for i in range(steps):
-        index = order[i * config.batch_size : (i + 1) * config.batch_size]
-        batch = Batch(images[index], labels[index])
-        if pool is not None:
-            pick = torch.randint(len(pool[0]), (len(index),), generator=state.generator, device=images.device)
-            batch.labelled_x, batch.labelled_y = pool[0][pick], pool[1][pick]
-        losses = kind.update(model, batch, prior, state.optimizers, state.generator, autocast, config)
-        step_losses = torch.stack([losses[name] for name in loss_names])
-        totals += step_losses
-        window += step_losses
-        window_steps += 1
-        state.step += 1
-        if snapshot_every and state.step % snapshot_every == 0:
-            take_snapshot(state, snapshot_images)
-        if window_steps == config.log_every or i == steps - 1:
-            values = dict(zip(loss_names, (window / window_steps).tolist(), strict=True))  # the one host sync
-            diverged = nonfinite_loss(values) if sharding is None else None
-            if diverged:
-                raise TrainingDiverged(state.epoch + 1, diverged)
-            if progress is not None:
-                progress.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-                progress.update(window_steps)
-            if on_log is not None:
-                on_log({"epoch": state.epoch + 1, "step": state.step, **values})
-            window.zero_()
-            window_steps = 0
+    # Denoising: the encoder's training passes see corrupted images (nothing changes when both are 0).
+    with corrupted_inputs(state.model.encoder, config.input_noise, config.input_mask, state.generator):
+        for i in range(steps):
+            index = order[i * config.batch_size : (i + 1) * config.batch_size]
+            batch = Batch(images[index], labels[index])
+            if pool is not None:
+                pick = torch.randint(len(pool[0]), (len(index),), generator=state.generator, device=images.device)
+                batch.labelled_x, batch.labelled_y = pool[0][pick], pool[1][pick]
+            losses = kind.update(model, batch, prior, state.optimizers, state.generator, autocast, config)
+            step_losses = torch.stack([losses[name] for name in loss_names])
+            totals += step_losses
+            window += step_losses
+            window_steps += 1
+            state.step += 1
+            if snapshot_every and state.step % snapshot_every == 0:
+                take_snapshot(state, snapshot_images)
+            if window_steps == config.log_every or i == steps - 1:
+                values = dict(zip(loss_names, (window / window_steps).tolist(), strict=True))  # the one host sync
+                diverged = nonfinite_loss(values) if sharding is None else None
+                if diverged:
+                    raise TrainingDiverged(state.epoch + 1, diverged)
+                if progress is not None:
+                    progress.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+                    progress.update(window_steps)
+                if on_log is not None:
+                    on_log({"epoch": state.epoch + 1, "step": state.step, **values})
+                window.zero_()
+                window_steps = 0
     return dict(zip(loss_names, (totals / steps).tolist(), strict=True))
 
 

@@ -19,6 +19,7 @@ from .losses import (
     gaussian_kl,
     generator_loss,
     head_separation_loss,
+    mmd_penalty,
     reconstruction_loss,
     sampled_kl,
 )
@@ -104,6 +105,36 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
         module.requires_grad_(True)
 
 
+@contextmanager
+def corrupted_inputs(encoder: torch.nn.Module, noise: float, mask: float, generator: torch.Generator) -> Iterator[None]:
+    """Inside the block, every training pass through `encoder` sees its images corrupted: Gaussian noise of std
+    `noise` (clipped to 0-1), then a share `mask` of the pixels set to 0. Any kind becomes a denoising autoencoder.
+
+    Every phase encodes through `model.encoder` and scores the reconstruction against its own clean `x`, so corrupting
+    the encoder's input is all it takes. Only passes with gradients on are corrupted: the snapshots and metrics
+    (under `torch.no_grad`) encode the clean images.
+    """
+    if noise == 0 and mask == 0:
+        yield
+        return
+
+    def corrupt(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        if not torch.is_grad_enabled():
+            return None
+        x = args[0]
+        if noise:
+            x = (x + noise * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)).clamp(0, 1)
+        if mask:
+            x = x * (torch.rand(x.shape, generator=generator, device=x.device) >= mask).to(x.dtype)
+        return (x, *args[1:]), kwargs
+
+    handle = encoder.register_forward_pre_hook(corrupt, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def labelled_prior_samples(
     model: AutoEncoder, batch: Batch, prior: Prior, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,6 +185,27 @@ def joint_adversarial_step(
         recon = reconstruction_loss(logits.float(), x)
         optimizer_step(autoencoder_optimizer, recon + weight * gen_loss)
     return recon.detach(), disc_loss.detach(), gen_loss.detach()
+
+
+def mmd_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+    *,
+    weight: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The WAE's one step: encoder and decoder on reconstruction + `weight` × MMD(codes, prior samples), the
+    penalty that matches the codes' distribution to the prior without a discriminator. Returns (recon, mmd)."""
+    with autocast():
+        z = model.encode(x, generator=generator).z
+        logits = model.decode_logits(z)
+    recon = reconstruction_loss(logits.float(), x)
+    penalty = mmd_penalty(z.float(), prior.sample(x.shape[0], generator), prior.scale())
+    optimizer_step(optimizer, recon + weight * penalty)
+    return recon.detach(), penalty.detach()
 
 
 def labelled_regularization_step(

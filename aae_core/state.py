@@ -7,7 +7,7 @@ unbroken run.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -84,7 +84,7 @@ def state_to_checkpoint(state: TrainingState, run: RunInfo, extra: dict[str, Any
         "prior": run.prior.to_config(),
         "dataset": run.dataset,
         "training": {
-            "config": asdict(run.train_config),
+            "config": run.train_config.to_dict(),
             "epoch": state.epoch,
             "step": state.step,
             "generator_device": state.generator.device.type,

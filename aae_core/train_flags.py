@@ -60,6 +60,8 @@ def refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConf
         raise ConfigError(
             f"the {kind.name} model uses a {used} encoder whatever --encoder says; leave out --encoder {args.encoder}"
         )
+    if "mmd_weight" in given and kind.name != "wae":
+        raise ConfigError(f"--mmd-weight weighs the WAE's MMD penalty; the {kind.name} model has none, leave it out")
     for dest, params in PRIOR_FLAGS.items():
         if dest in given and args.prior not in params:
             raise ConfigError(

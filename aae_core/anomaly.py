@@ -21,6 +21,7 @@ from .metrics import encode_all
 from .models import AutoEncoder
 from .priors import Prior
 
+SCORE_LIMIT = 60000.0  # scores are clipped to fp16's range, in which a slim copy stores them
 SCORES = {
     "recon": "reconstruction error (nats)",
     "prior": "-log p(z) under the prior",
@@ -47,7 +48,10 @@ def anomaly_scores(
         scores["prior"] = (-prior.log_prob(codes.float())).cpu().double().numpy()
     if getattr(model, "discriminator", None) is not None:
         scores["disc"] = (-model.discriminate(codes)).cpu().double().numpy()
-    return scores
+    # An infinite -log p(z) (a code outside a uniform prior's box) still ranks last, and fits a slim copy's fp16.
+    return {
+        key: np.nan_to_num(values, nan=SCORE_LIMIT).clip(-SCORE_LIMIT, SCORE_LIMIT) for key, values in scores.items()
+    }
 
 
 def roc_auc(anomalous: np.ndarray, normal: np.ndarray) -> float:

@@ -225,6 +225,27 @@ class LatentModel:
             return None
         return Atlas(_read_only(codes.float().numpy()), _read_only(labels.numpy()))
 
+    @property
+    def held_out_classes(self) -> tuple[int, ...]:
+        """The classes this model was trained without (`train --exclude-classes`); empty for most models."""
+        return tuple(int(c) for c in self.metadata["dataset"].get("excluded_classes", []))
+
+    @functools.cached_property
+    def atlas_anomaly_scores(self) -> dict[str, np.ndarray]:
+        """Each anomaly score of every atlas image (models trained with held-out classes), by score name."""
+        start = "atlas.anomaly."
+        t = self._checkpoint_tensors
+        return {k[len(start) :]: _read_only(v.double().numpy()) for k, v in t.items() if k.startswith(start)}
+
+    @torch.no_grad()
+    def anomaly_scores(self, images: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """The anomaly scores (higher: more unusual) of images in [0, 1], those the atlas has, by score name."""
+        from .anomaly import anomaly_scores  # the atlas's scores need no model pass; new images do
+
+        x = _tensor(images, torch.float32, self.device).reshape(-1, self.config.input_dim)
+        scores = anomaly_scores(self.model, self.prior, x)
+        return {key: scores[key] for key in self.atlas_anomaly_scores if key in scores}
+
     @functools.cached_property
     def snapshots(self) -> Snapshots | None:
         t = self._checkpoint_tensors

@@ -283,6 +283,12 @@ def atlas_tensors(
                 raise SchemaError(f"'atlas.size' is {atlas['size']}, but 'atlas.codes' holds {codes.shape[0]} codes")
             if "split" in atlas:
                 _str(atlas["split"], "atlas.split")
+    for name in [name for name in tensors if name.startswith("atlas.anomaly.")]:
+        scores = _tensor(tensors, name, 1, integer=False)
+        if codes is None or scores.shape[0] != codes.shape[0]:
+            raise SchemaError(f"tensor '{name}' needs one score per atlas code")
+        if not torch.isfinite(scores).all():
+            raise SchemaError(f"tensor '{name}' holds non-finite values")
     snap = _tensor(tensors, "snapshots.codes", 3, integer=False)
     steps = _tensor(tensors, "snapshots.steps", 1, integer=True)
     index = _tensor(tensors, "snapshots.index", 1, integer=True)

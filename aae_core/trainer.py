@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .acceleration import compile_modules, cuda_matmul_precision
+from .anomaly import anomaly_scores
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataSplits
@@ -169,6 +170,9 @@ def train(
     metrics, eval_codes = evaluate(state.model, prior, data, seed=train_config.seed)
     extra = _atlas_extra(eval_codes, data, labelled_index)
     extra["metadata"]["metrics"] = metrics
+    if data.excluded:  # each evaluation image's anomaly scores, for the app's histograms (it has no images)
+        for key, values in anomaly_scores(state.model, prior, data.eval.images).items():
+            extra["tensors"][f"atlas.anomaly.{key}"] = torch.from_numpy(values).float()
     path = save_checkpoint(out, state_to_checkpoint(state, run, extra))
     distributed.teardown(dist_context)
     return TrainResult(path, metrics, state.history, time.perf_counter() - started)

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from aae_core.anomaly import roc_auc
 from aae_core.data import DatasetError, exclude_classes
+from aae_core.inference import load_model
 from tests.conftest import run_cli
 
 TINY = ("--hidden", "64,64", "--disc-hidden", "64,64", "--quiet", "--threads", "1")
@@ -44,7 +45,7 @@ def test_a_bad_held_out_list_is_refused(digits, classes, message):
         exclude_classes(digits, classes)
 
 
-def test_a_model_trained_without_nines_scores_them_as_anomalies(tmp_path):
+def test_a_model_trained_without_nines_scores_them_as_anomalies(tmp_path, digits):
     out = tmp_path / "ae9.safetensors"
     trained = run_cli("train", "--model", "aae", "--epochs", "15", "--exclude-classes", "9", "--out", str(out), *TINY)
     assert trained.returncode == 0, trained.stderr
@@ -60,6 +61,19 @@ def test_a_model_trained_without_nines_scores_them_as_anomalies(tmp_path):
     assert report["pooled"]["recon"] > 0.6
     text = run_cli("evaluate", str(out)).stdout
     assert "anomaly ROC AUC" in text and "all held out" in text
+
+    # The checkpoint keeps every evaluation image's scores, for the app (which has no images): the same the
+    # inference API computes, and in a slim fp16 copy too.
+    model = load_model(out)
+    assert model.held_out_classes == (9,)
+    stored = model.atlas_anomaly_scores
+    assert set(stored) == {"recon", "prior", "disc"} and all(len(v) == 359 for v in stored.values())
+    fresh = model.anomaly_scores(digits.eval.images[:20])
+    for key in stored:
+        np.testing.assert_allclose(fresh[key], stored[key][:20], rtol=1e-4, atol=1e-4)
+    slim = tmp_path / "slim.safetensors"
+    assert run_cli("export", str(out), "--out", str(slim)).returncode == 0
+    np.testing.assert_allclose(load_model(slim).atlas_anomaly_scores["recon"], stored["recon"], rtol=2e-3)
 
 
 def test_exclude_classes_refusals(tmp_path, trained_checkpoint):

@@ -331,3 +331,43 @@ def replay_figure(
         ],
     )
     return figure
+
+
+def score_histograms(
+    known: np.ndarray,
+    held_out: np.ndarray,
+    *,
+    score_title: str,
+    held_out_name: str,
+    yours: float | None = None,
+    height: int = 360,
+) -> go.Figure:
+    """Two overlaid histograms of an anomaly score, each normalised to its own count, and a line at `yours`."""
+    both = np.concatenate([known, held_out])
+    low, high = np.percentile(both, [0.5, 99.5])  # a few extreme scores would squash every bar into one
+    if yours is not None:
+        low, high = min(low, yours), max(high, yours)
+    bins = {"start": float(low), "end": float(high) + 1e-9, "size": max(float(high - low) / 40, 1e-9)}
+    figure = go.Figure()
+    for values, name, colour in ((known, "known classes", "#1f77b4"), (held_out, held_out_name, "#d62728")):
+        figure.add_trace(
+            go.Histogram(
+                x=np.clip(values, low, high),
+                name=figure_text(name),
+                histnorm="probability",
+                xbins=bins,
+                opacity=0.6,
+                marker_color=colour,
+            )
+        )
+    if yours is not None:
+        figure.add_vline(x=float(yours), line_width=3, line_color="black", annotation_text="your digit")
+    figure.update_layout(
+        barmode="overlay",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title=figure_text(score_title),
+        yaxis_title="share of images",
+        legend={"orientation": "h", "y": 1.1},
+    )
+    return figure

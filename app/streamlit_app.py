@@ -19,9 +19,14 @@ pages = [
     st.Page("pages_/style_grid.py", title="Style × class", icon=":material/view_module:", url_path="style-class"),
     st.Page("pages_/compare.py", title="AAE vs VAE", icon=":material/compare:", url_path="aae-vs-vae"),
     st.Page("pages_/your_digit.py", title="Your digit", icon=":material/draw:", url_path="your-digit"),
+    st.Page("pages_/anomaly.py", title="Anomaly scores", icon=":material/troubleshoot:", url_path="anomaly"),
     st.Page("pages_/train_live.py", title="Train live", icon=":material/model_training:", url_path="train"),
 ]
 page = st.navigation(pages)  # drawn before the heavy imports below, so the first visitor sees the app at once
+with st.sidebar:  # the browser loads Plotly's code while this first run imports PyTorch (light: no torch import)
+    from app.latent_pad import preload_chart_code
+
+    preload_chart_code()
 
 # The server's first run imports PyTorch (a second or two); later runs find it loaded, and the spinner, which only
 # appears after half a second, never shows.

@@ -29,6 +29,7 @@ APP_PAGES = [
     "pages_/compare.py",
     "pages_/train_live.py",
     "pages_/your_digit.py",
+    "pages_/anomaly.py",
 ]
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+from streamlit.testing.v1 import AppTest
 
-from aae_core.anomaly import roc_auc
+from aae_core.anomaly import SCORES, roc_auc
+from aae_core.config import TrainConfig
 from aae_core.data import DatasetError, exclude_classes
 from aae_core.inference import load_model
-from tests.conftest import run_cli
+from aae_core.priors import make_prior
+from aae_core.trainer import train
+from app.digit_input import strokes_to_image
+from tests.conftest import APP_ENTRY, APP_PAGES, run_cli, small_config
 
 TINY = ("--hidden", "64,64", "--disc-hidden", "64,64", "--quiet", "--threads", "1")
 
@@ -95,3 +101,51 @@ def test_exclude_classes_refusals(tmp_path, trained_checkpoint):
     )
     assert resumed.returncode == 2 and "--exclude-classes 9 contradicts them" in resumed.stderr
     assert not (tmp_path / "r.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def held_out_folder(tmp_path_factory, digits) -> Path:
+    """A folder with one small AAE trained on the digits without the 9s."""
+    folder = tmp_path_factory.mktemp("held-out")
+    config = TrainConfig(epochs=10, batch_size=32, lr=1e-3)
+    data = exclude_classes(digits, [9])
+    train(small_config(), config, make_prior("gaussian", 2), data, folder / "aae-no9.safetensors", progress=False)
+    return folder
+
+
+def open_anomaly_page(monkeypatch, folder: Path, model: str) -> AppTest:
+    monkeypatch.setenv("AAE_CHECKPOINT_DIRS", str(folder))
+    at = AppTest.from_file(APP_ENTRY, default_timeout=120)
+    at.query_params["model"] = model
+    at.run()
+    at.switch_page(APP_PAGES[7]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_anomaly_page_shows_the_aucs_and_scores_a_drawn_digit(monkeypatch, held_out_folder):
+    at = open_anomaly_page(monkeypatch, held_out_folder, "aae-no9")
+    model = load_model(held_out_folder / "aae-no9.safetensors")
+    table = at.dataframe[0].value
+    assert list(table["held-out class"]) == ["9"]
+    held = model.atlas.labels == 9
+    recon = model.atlas_anomaly_scores["recon"]
+    assert table[SCORES["recon"]][0] == pytest.approx(roc_auc(recon[held], recon[~held]))
+    assert set(table.columns) == {"held-out class", *(SCORES[k] for k in ("recon", "prior", "disc"))}
+    assert len(at.get("plotly_chart")) == 1 and not [m for m in at.markdown if "Your digit's" in m.value]
+
+    # A drawn 9 (a loop and a stem), scored like any test image.
+    nine = [[[0.6, 0.3], [0.45, 0.2], [0.35, 0.35], [0.45, 0.5], [0.6, 0.4], [0.6, 0.3]], [[0.6, 0.3], [0.58, 0.85]]]
+    at.session_state["anomaly_pad"] = {"drawing": {"strokes": nine, "pen": 0.07}}
+    at.run()
+    assert not at.exception
+    said = [m.value for m in at.markdown if "Your digit's" in m.value]
+    pixels = strokes_to_image(nine, model.image_shape, 0.07)
+    expected = float(model.anomaly_scores(pixels[None])["recon"][0])
+    assert len(said) == 1 and f"**{expected:.3g}**" in said[0]
+
+
+def test_the_anomaly_page_explains_a_model_that_saw_every_class(monkeypatch, trained_checkpoint):
+    at = open_anomaly_page(monkeypatch, trained_checkpoint.parent, trained_checkpoint.stem)
+    assert any("trained on every class" in info.value for info in at.info)
+    assert not at.dataframe

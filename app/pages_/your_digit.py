@@ -5,10 +5,8 @@ import streamlit as st
 import torch
 
 from aae_core.inference import LatentModel
-from app import figures, sketch, views
-from app.digit_input import DigitInputError, prepare_digit, strokes_to_image
-
-SOURCE_KEY = "_digit_source"
+from app import figures, views
+from app.digit_panel import digit_input_panel
 
 
 def explanation(model: LatentModel) -> str:
@@ -30,36 +28,6 @@ def class_name(model: LatentModel, label: int) -> str:
     return views.plain(names[label]) if 0 <= label < len(names) else str(label)
 
 
-def _source(name: str):
-    """A callback that remembers which input the user touched last: the page shows that one."""
-    return lambda: st.session_state.__setitem__(SOURCE_KEY, name)
-
-
-def digit_pixels(model: LatentModel, drawing: sketch.Drawing, upload) -> np.ndarray | None:
-    """The model input from the pad or the upload, whichever was used last; None (after saying why) if neither
-    gives a digit."""
-    source = st.session_state.get(SOURCE_KEY) or ("upload" if upload is not None else "pad")
-    if source == "upload" and upload is None:
-        source = "pad"
-    if source == "pad":
-        if drawing.empty:
-            st.info(
-                "Draw a digit on the pad (one digit, filling most of the square), or upload a picture "
-                "(PNG or JPEG; a phone photo of a digit on paper works)."
-            )
-            return None
-        try:
-            return strokes_to_image(drawing.strokes, model.image_shape, drawing.pen)
-        except DigitInputError as err:
-            st.error(f"**Could not use the drawing:** {err}.")
-            return None
-    try:
-        return prepare_digit(upload.getvalue(), model.image_shape)
-    except DigitInputError as err:
-        st.error(f"**Could not use {views.plain(upload.name)}:** {err}.")
-        return None
-
-
 def prediction(model: LatentModel, pixels: np.ndarray) -> str:
     """What the class head q(y|x) makes of the image: the likeliest class (semi-supervised models, by name) or
     cluster, and its probability."""
@@ -78,24 +46,7 @@ model = views.page_frame(
     explanation,
 )
 
-pad_column, upload_column = st.columns([2, 3], gap="medium")
-with pad_column:
-    drawing = sketch.sketch_pad(
-        "digit_pad",
-        mode="digit",
-        hint="Draw one digit here",
-        label="Drawing pad for a digit",
-        on_change=_source("pad"),
-    )
-with upload_column:
-    upload = st.file_uploader(
-        "…or upload a picture of one digit",
-        type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
-        key="digit_upload",
-        on_change=_source("upload"),
-    )
-    st.caption("The page shows whichever you used last: the pad or the picture.")
-pixels = digit_pixels(model, drawing, upload)
+pixels = digit_input_panel(model, "digit")
 if pixels is None:
     st.stop()
 

@@ -225,6 +225,12 @@ class LatentModel:
             return None
         return Atlas(_read_only(codes.float().numpy()), _read_only(labels.numpy()))
 
+    @functools.cached_property
+    def cluster_heads(self) -> np.ndarray | None:
+        """The dimensionality-reduction AAE's learned cluster heads W (K, latent_dim), or None for other kinds."""
+        heads = getattr(self.model, "cluster_heads", None)
+        return None if heads is None else _read_only(heads.detach().float().cpu().numpy())
+
     @property
     def held_out_classes(self) -> tuple[int, ...]:
         """The classes this model was trained without (`train --exclude-classes`); empty for most models."""

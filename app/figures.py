@@ -245,6 +245,24 @@ def with_marker(figure: go.Figure, point: np.ndarray, name: str = "slider positi
     return marked
 
 
+def with_cluster_heads(figure: go.Figure, heads: np.ndarray) -> go.Figure:
+    """The figure with the dimensionality-reduction AAE's cluster heads W drawn as numbered crosses (paper Fig. 10)."""
+    cross = {"symbol": "x-thin", "size": 16, "color": "black", "line": {"color": "black", "width": 3}}
+    figure.add_trace(
+        go.Scatter(
+            x=heads[:, 0],
+            y=heads[:, 1],
+            mode="markers+text",
+            name="cluster heads W",
+            marker=cross,
+            text=[str(k) for k in range(len(heads))],
+            textposition="top right",
+            hovertemplate="cluster head %{text}<extra></extra>",
+        )
+    )
+    return figure
+
+
 def replay_figure(
     steps: np.ndarray,
     frames: np.ndarray,

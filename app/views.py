@@ -140,6 +140,10 @@ def map_figure(
         title=title,
         height=height,
     )
+    if _model.cluster_heads is not None:  # dimred: the code is W·y + z, so each cluster sits around its head
+        heads = _model.cluster_heads[:, list(dims)] if dims is not None else view.apply(_model.cluster_heads)
+        if heads is not None:
+            figures.with_cluster_heads(figure, heads)
     return figure, view
 
 

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 # The mixture first: its ten blobs are the clearest picture of a prior being matched.
 PRIOR_ORDER = ("mixture", *(name for name in selectable_priors() if name != "mixture"))
 # The kinds a class can train live on the digits: unlabelled, one code, nothing else to set.
-LIVE_KINDS = ("aae", "vae", "ae")
+LIVE_KINDS = ("aae", "vae", "wae", "ae")
 # The digits have 1,438 training images: at the paper's batch of 100 and rate of 2e-4, 20 epochs are 300 steps and
 # no prior takes shape (swiss-roll gap 0.75-0.90 on three seeds). Smaller batches and a larger rate give each epoch
 # more, larger steps: 50 epochs at 32 and 1e-3 follow the spiral (gap 0.22-0.41, mixture 0.11-0.15, gaussian

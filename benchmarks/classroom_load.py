@@ -214,7 +214,7 @@ def browser_presses(base: str, pages: int, presses: int) -> list[float]:
         tabs = []
         for _ in range(pages):
             tab = chrome.new_page(viewport={"width": 1400, "height": 1000})
-            tab.goto(f"{base}/sliders?model={MODEL}")
+            tab.goto(f"{base}/sliders?model={MODEL}&pad=off")  # the server-side sliders: what loads the server
             tab.locator("[data-testid=stImage] img").first.wait_for(timeout=120_000)
             tab.evaluate("""() => {
                 window.__down = 0; window.__shown = 0;

@@ -40,6 +40,8 @@ models=(
   "semi-supervised-100|50|--model semi-supervised --labels 100 --prior gaussian --latent-dim 10"
   "cluster-16|30|--model cluster --clusters 16 --prior gaussian --latent-dim 5"
   "aae-8d-gaussian||--model aae --prior gaussian --latent-dim 8"
+  # Trained without the 9s, for the Anomaly scores page; 256-256 keeps checkpoints/ under its 40 MiB budget.
+  "aae-2d-no9||--model aae --prior gaussian --latent-dim 2 --exclude-classes 9 --hidden 256,256 --disc-hidden 256,256"
 )
 
 for entry in "${models[@]}"; do
@@ -52,10 +54,11 @@ for entry in "${models[@]}"; do
   [ -f "$full" ] && resume=(--resume "$full")
   start=$(date +%s)
   # shellcheck disable=SC2086  # $flags is a list of flags on purpose
-  python -m aae_core train $flags --dataset "$dataset" --data-dir "$data" --epochs "$epochs" --hidden "$hidden" \
-    --disc-hidden "$hidden" --seed 0 --device "$device" --precision "$precision" --threads "$threads" --out "$full" "${resume[@]}"
+  # The sizes come first, so a model's own --hidden in its flags wins (argparse keeps the last).
+  python -m aae_core train --hidden "$hidden" --disc-hidden "$hidden" $flags --dataset "$dataset" --data-dir "$data" \
+    --epochs "$epochs" --seed 0 --device "$device" --precision "$precision" --threads "$threads" --out "$full" "${resume[@]}"
   seconds=$(( $(date +%s) - start ))
   python -m aae_core export "$full" --out "$out/$name.safetensors"
-  echo "| $name | \`$flags --hidden $hidden --precision $precision\` | 0 | $epochs | $device | $seconds |" >> "$log"
+  echo "| $name | \`--hidden $hidden $flags --precision $precision\` | 0 | $epochs | $device | $seconds |" >> "$log"
 done
 du -sh "$out"

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core.inference import LatentModel
-from app import figures, views
+from app import figures, latent_pad, views
 from app.sidebar import open_model, selection
 
 views.page_frame(
@@ -14,7 +14,8 @@ views.page_frame(
     "prior with a discriminator, which only needs samples of the prior; the **VAE** pays a KL penalty per "
     "example, which tends to leave gaps between classes and pile codes near the centre.\n\n"
     "- Compare how evenly each map fills its prior (grey).\n"
-    "- Move the shared sliders: the same code goes into both decoders.\n"
+    "- Drag the shared pad: the same code goes into every decoder, in your browser. A third model (for example "
+    "a **WAE**, which matches the prior with an MMD penalty) can join from the third picker.\n"
     "- In the table, *prior_swd* and *prior_mmd* measure how far the codes are from the prior (lower is "
     "better; *_floor* is what a perfect match scores), *prior_gap* is the share of the prior with no code "
     "nearby, *recon_* are reconstruction errors, and *knn_accuracy* says how well the codes separate classes.",
@@ -59,35 +60,47 @@ if "compare_a" not in st.session_state or st.session_state["compare_a"] not in l
 if st.session_state.get("compare_b") not in labels:
     st.session_state["compare_b"] = labels[1]
 
-pickers = st.columns(2)
+NONE = "(none)"
+if st.session_state.get("compare_c", NONE) not in [NONE, *labels]:
+    st.session_state["compare_c"] = NONE
+pickers = st.columns(3)
 chosen = [
     pickers[0].selectbox("Left model", labels, key="compare_a"),
     pickers[1].selectbox("Right model", labels, key="compare_b"),
+    pickers[2].selectbox(
+        "Third model (optional)",
+        [NONE, *labels],
+        key="compare_c",
+        help="For example a WAE (MMD), beside the AAE (adversarial) and the VAE (KL)",
+    ),
 ]
 models: list[LatentModel] = []
 for column, label in zip(pickers, chosen, strict=True):
+    if label == NONE:
+        continue
     model, problem = open_model(entries[labels.index(label)], current.device)
     if model is None:
         column.error(f"**Could not open this checkpoint.** {views.plain(problem)}")
     else:
         models.append(model)
-if len(models) < 2:
+if len(models) < 2 + (chosen[2] != NONE):
     st.stop()
-left, right = models
+left, right = models[:2]
+SIDES = ("left", "right", "third")
 
-same_dim = left.latent_dim == right.latent_dim
-same_data = left.dataset_name == right.dataset_name
+same_dim = len({m.latent_dim for m in models}) == 1
+same_data = len({m.dataset_name for m in models}) == 1
 if not same_dim or not same_data:
     st.warning(
-        "These two models differ in latent size or data, so the comparison is not like for like"
-        + ("" if same_dim else "; shared sliders need equal latent sizes")
+        "These models differ in latent size or data, so the comparison is not like for like"
+        + ("" if same_dim else "; a shared code needs equal latent sizes")
         + "."
     )
 
-# One scale for both maps, so a tighter or wider spread of codes is visible at a glance.
+# One scale for all maps, so a tighter or wider spread of codes is visible at a glance.
 shared_extent = max(views.map_extent(m, views.model_key(m)) for m in models) if same_dim else None
-map_columns = st.columns(2)
-for column, model, side in zip(map_columns, models, ("left", "right"), strict=True):
+map_columns = st.columns(len(models))
+for column, model, side in zip(map_columns, models, SIDES, strict=False):
     with column:
         title = f"{model.kind.upper()}, {model.prior_name} prior"
         if model.atlas is None:
@@ -104,43 +117,73 @@ for column, model, side in zip(map_columns, models, ("left", "right"), strict=Tr
             )
 
 if same_dim:
+    group = "".join(views.scoped(m, "") for m in models)  # fresh controls per group: their range depends on it
+    code_key = f"compare_code{group}"
+    st.session_state.setdefault(code_key, [0.0] * left.latent_dim)
+    label_key = f"compare_label{group}"
+    st.session_state.setdefault(label_key, 0)
+
+    def released(state: latent_pad.PadState) -> None:
+        """The pad was let go: its code becomes the page's (the fallback sliders start from it too)."""
+        if state.code is not None and len(state.code) == left.latent_dim:
+            st.session_state[code_key] = [float(v) for v in state.code]
+            for i, value in enumerate(state.code):
+                st.session_state[f"compare_z{i + 1}{group}"] = float(value)
+        st.session_state[label_key] = state.label
 
     @st.fragment
-    def shared_sliders() -> None:
-        """Only this part reruns when a slider moves."""
-        st.subheader("The same code, two decoders")
-        limit = float(max(views.slider_limits(m).max() for m in models))
-        slider_column, *image_columns = st.columns([2, 1, 1])
-        pair = views.scoped(left, "") + views.scoped(right, "")  # fresh sliders per pair: their range depends on it
-        values = [
-            slider_column.slider(
-                f"z{i + 1}", -limit, limit, 0.0, step=round(limit / 50, 3), key=f"compare_z{i + 1}{pair}"
+    def shared_code() -> None:
+        """Only this part reruns when the pad is released or a slider moves."""
+        st.subheader(f"The same code, {len(models)} decoders")
+        server_side = latent_pad.server_side_toggle()
+        state = None
+        if not server_side:
+            state = latent_pad.latent_pad(
+                models,
+                key=f"compare_pad{group}",
+                code=st.session_state[code_key],
+                label=st.session_state[label_key],
+                captions=[f"{side}: {m.kind.upper()} ({m.name})" for m, side in zip(models, SIDES, strict=False)],
+                on_release=released,
+                digit_px=168,
             )
-            for i in range(left.latent_dim)
-        ]
+        if state is not None and state.ready:
+            return
+        if not server_side:
+            st.caption(latent_pad.NOTICE)
+        shared_sliders()
+
+    def shared_sliders() -> None:
+        """Today's controls: sliders decoded on the server at every change."""
+        limit = float(max(views.slider_limits(m).max() for m in models))
+        slider_column, *image_columns = st.columns([2] + [1] * len(models))
+        values = []
+        for i in range(left.latent_dim):
+            key = f"compare_z{i + 1}{group}"
+            st.session_state.setdefault(key, float(np.clip(st.session_state[code_key][i], -limit, limit)))
+            values.append(slider_column.slider(f"z{i + 1}", -limit, limit, step=round(limit / 50, 3), key=key))
         code = np.array(values, dtype=np.float32)
+        st.session_state[code_key] = [float(v) for v in code]
         for n, (column, model) in enumerate(zip(image_columns, models, strict=True)):
             with column:
                 image = views.decode(model, code, views.class_picker(model, key=f"compare_class_{n}"))[0]
                 png = figures.digit_png(image, 192)
                 st.image(
                     png,
-                    caption=f"{'left' if n == 0 else 'right'}: {views.plain(model.kind.upper())}",
+                    caption=f"{SIDES[n]}: {views.plain(model.kind.upper())}",
                     width=192,
                     output_format="PNG",
                 )
                 views.download_png(png, f"{model.name}-decode.png", key=f"download_compare_{n}")
 
-    shared_sliders()
+    shared_code()
 
 st.subheader("Metrics")
-names = sorted(set(left.metrics) | set(right.metrics))
+names = sorted(set().union(*(m.metrics for m in models)))
 if names:
-    table = {
-        "metric": names,
-        f"left: {left.kind.upper()}": [round(left.metrics.get(n, float("nan")), 4) for n in names],
-        f"right: {right.kind.upper()}": [round(right.metrics.get(n, float("nan")), 4) for n in names],
-    }
+    table = {"metric": names}
+    for model, side in zip(models, SIDES, strict=False):
+        table[f"{side}: {model.kind.upper()}"] = [round(model.metrics.get(n, float("nan")), 4) for n in names]
     st.dataframe(table, hide_index=True)
 else:
-    st.caption("Neither checkpoint stores metrics.")
+    st.caption("None of these checkpoints stores metrics.")

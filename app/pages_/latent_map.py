@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app import figures, latent, views
+from app import figures, latent, latent_pad, views
 
 model = views.page_frame(
     "Latent map",
@@ -14,7 +14,9 @@ model = views.page_frame(
     "trained to make its codes follow.\n\n"
     "- An **AAE** pushes the codes to fill the prior's shape; a **VAE** does so only loosely; a plain "
     "**autoencoder** leaves gaps, which decode to nonsense.\n"
-    "- **Try:** hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
+    "- **Try:** move the pointer over the small map beside it: the digit under the pointer is decoded in your "
+    "browser, also in the empty space between the clusters.\n"
+    "- Hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
     "to see what they decode to; "
     "click a label in the legend to hide that class.\n"
     "- Codes with more than two dimensions are projected to 2-D (PCA keeps straight lines straight; "
@@ -50,6 +52,22 @@ with map_column:
     st.caption("Camera icon (top right of the chart): download the map as PNG.")
 
 with detail_column:
+    pad_view = view if model.latent_dim == 2 or (model.latent_dim > 2 and method == "pca") else None
+    if pad_view is not None and latent_pad.supported([model]):
+        shown_range = figure.layout.xaxis.range
+        latent_pad.latent_pad(
+            [model],
+            key=views.scoped(model, "map_pad"),
+            mode="map",
+            extent=float(shown_range[1]) if shown_range else latent.symmetric_extent(view.points),
+            projection=pad_view,
+            captions=["under the pointer"],
+            digit_px=112,
+        )
+        st.caption(
+            "Decoded in your browser: move the pointer over this small copy of the map to see what the decoder draws "
+            "there, dots or empty space; click to pin a point."
+        )
     points = event.selection.points if event and event.selection else []
     picked = {int(p["customdata"]) for p in points if isinstance(p.get("customdata"), (int, float))}
     chosen = np.array(sorted(i for i in picked if 0 <= i < len(model.atlas.codes)), dtype=int)

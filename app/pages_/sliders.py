@@ -4,27 +4,49 @@ import numpy as np
 import streamlit as st
 
 from aae_core.inference import LatentModel
-from app import figures, latent, views
+from app import figures, latent, latent_pad, views
 
 model = views.page_frame(
     "Sliders",
-    "Set the code z by hand and watch the decoder draw it; try the arrow keys on a slider.",
-    "Each slider is one number of the code *z*; the picture is what the **decoder** draws for it. "
-    "Because the AAE was trained so that codes follow the prior, any point the prior covers should "
-    "decode to a plausible digit.\n\n"
-    "- **Try:** drag one slider slowly and watch one digit morph into another; press *Sample from the prior* "
-    "for random codes; use the strip below to walk in a straight line between two digits.\n"
-    "- Sliders also move with the arrow keys once clicked.",
+    "Set the code z by hand and watch the decoder draw it: drag the point on the pad, or use the arrow keys.",
+    "The pad is the plane of the first two numbers of the code *z* (sliders below it set the others); the "
+    "picture is what the **decoder** draws for it, computed in your browser as you drag. The coloured dots are "
+    "the evaluation digits' codes, the grey ones samples of the prior. Because the AAE was trained so that codes "
+    "follow the prior, any point the prior covers should decode to a plausible digit.\n\n"
+    "- **Try:** drag slowly from one cluster to another and watch one digit morph into another; press "
+    "*Sample from the prior* for random codes; use the strip below to walk in a straight line between two digits.\n"
+    "- Click the pad, then the arrow keys nudge the point (Shift: ten times further).",
 )
 
 limits = views.slider_limits(model)
 slider_keys = [views.scoped(model, f"z{i + 1}") for i in range(model.latent_dim)]  # fresh sliders per model
+code_key, label_key = views.scoped(model, "pad_code"), views.scoped(model, "pad_label")
+class_key = views.scoped(model, "slider_class")  # the server-side class picker's
+# The code lives here, not in the sliders' keys: in the pad's runs the sliders are not drawn, and Streamlit forgets
+# the values of widgets it did not draw.
+st.session_state.setdefault(code_key, [0.0] * model.latent_dim)
+st.session_state.setdefault(label_key, 0)
 
 
-def set_code(values: np.ndarray) -> None:
-    """Move the sliders (a button callback: runs before the sliders are drawn again)."""
-    for key, value, limit in zip(slider_keys, values, limits, strict=True):
-        st.session_state[key] = float(np.clip(round(float(value), 2), -limit, limit))
+def set_code(values: np.ndarray, rounded: bool = True) -> None:
+    """Move the code, the pad and the sliders (a callback: runs before they are drawn again)."""
+    values = [round(float(v), 2) if rounded else float(v) for v in values]
+    clipped = [float(np.clip(v, -lim, lim)) for v, lim in zip(values, limits, strict=True)]
+    st.session_state[code_key] = clipped
+    for key, value in zip(slider_keys, clipped, strict=True):
+        st.session_state[key] = value
+
+
+def released(state: latent_pad.PadState) -> None:
+    """The student let go of the pad: its code (and class) become the page's."""
+    if state.code is not None and len(state.code) == model.latent_dim:
+        set_code(state.code, rounded=False)
+    if model.num_classes:
+        set_label(int(np.clip(state.label, 0, model.num_classes - 1)))
+
+
+def set_label(label: int) -> None:
+    st.session_state[label_key] = st.session_state[class_key] = label
 
 
 def sample_code(current: LatentModel) -> None:
@@ -42,7 +64,7 @@ def use_example(current: LatentModel) -> None:
     index = int(st.session_state.get(views.scoped(current, "slider_example"), 0))
     set_code(current.atlas.codes[index])
     if current.num_classes:  # a conditional decoder also gets that digit's class
-        st.session_state[views.scoped(current, "slider_class")] = int(current.atlas.labels[index])
+        set_label(int(current.atlas.labels[index]))
 
 
 buttons = st.columns([3, 2, 2, 3], vertical_alignment="bottom")
@@ -74,7 +96,39 @@ if problem:
 
 @st.fragment
 def slider_panel() -> None:
-    """Only this part reruns when a slider moves; it holds few elements, since each is one message to the browser."""
+    """Only this part reruns when the pad is released or a slider moves; it holds few elements."""
+    server_side = latent_pad.server_side_toggle()
+    state = None
+    if not server_side:
+        state = latent_pad.latent_pad(
+            [model],
+            key=views.scoped(model, "sliders_pad"),
+            code=st.session_state[code_key],
+            label=st.session_state[label_key],
+            on_release=released,
+            digit_px=224,
+        )
+    if state is not None and state.ready:
+        code = np.array(st.session_state[code_key], dtype=np.float32)
+        label = st.session_state[label_key] if model.num_classes else None
+        text = ", ".join(f"{v:.2f}" for v in code)
+        st.caption(f"Released at z = ({text}): the buttons and the strip below start from here.")
+        st.download_button(  # decoded on the server only when asked: a release's rerun stays light
+            "Download this digit",
+            lambda: figures.digit_png(views.decode(model, code, label)[0], 224),
+            file_name=f"{model.name}-decode.png",
+            mime="image/png",
+            key="download_decode",
+            icon=":material/download:",
+        )
+        return
+    if not server_side:
+        st.caption(latent_pad.NOTICE)
+    server_sliders()
+
+
+def server_sliders() -> None:
+    """Today's controls: one slider per dimension, decoded on the server at every change."""
     slider_column, image_column = st.columns([3, 2], gap="large")
     with slider_column:
         per_row = 1 if model.latent_dim <= 4 else 2
@@ -82,12 +136,15 @@ def slider_panel() -> None:
         values = []
         for i, key in enumerate(slider_keys):
             limit = float(limits[i])
-            st.session_state.setdefault(key, 0.0)  # the value lives in session state, so buttons can move it
+            st.session_state.setdefault(key, st.session_state[code_key][i])  # back from the pad's runs
             values.append(
                 slider_columns[i % per_row].slider(f"z{i + 1}", -limit, limit, step=round(limit / 50, 3), key=key)
             )
+        st.session_state.setdefault(class_key, st.session_state[label_key])
         label = views.class_picker(model, key="slider_class")
     code = np.array(values, dtype=np.float32)
+    st.session_state[code_key] = [float(v) for v in code]
+    st.session_state[label_key] = label or 0
     with image_column:
         image = views.decode(model, code, label)[0]
         png = figures.digit_png(image, 224)
@@ -95,7 +152,6 @@ def slider_panel() -> None:
             png, caption=f"decode(z) for z = ({', '.join(f'{v:.2f}' for v in code)})", width=224, output_format="PNG"
         )
         views.download_png(png, f"{model.name}-decode.png", key="download_decode")
-    st.session_state["_slider_code"] = code
 
 
 slider_panel()
@@ -103,7 +159,7 @@ slider_panel()
 st.divider()
 st.subheader("Interpolate between two points")
 st.caption("A straight line in latent space, decoded step by step: smooth morphs mean the space has no holes there.")
-sources = {"prior": "a prior sample", "example": "an evaluation digit's code", "slider": "the slider position"}
+sources = {"prior": "a prior sample", "example": "an evaluation digit's code", "slider": "the pad's position"}
 ends = st.columns(3)
 start_kind = ends[0].selectbox("From", list(sources), format_func=sources.get, key="interp_start_kind", index=1)
 end_kind = ends[1].selectbox("To", list(sources), format_func=sources.get, key="interp_end_kind", index=1)
@@ -112,7 +168,7 @@ steps = ends[2].slider("Steps", 3, 20, 10, key="interp_steps")
 
 def endpoint(kind: str, column, name: str, default: int) -> np.ndarray | None:
     if kind == "slider":
-        return st.session_state.get("_slider_code", np.zeros(model.latent_dim, dtype=np.float32))
+        return np.array(st.session_state[code_key], dtype=np.float32)
     if kind == "example":
         if model.atlas is None:
             column.warning("No atlas in this checkpoint.")

@@ -42,8 +42,26 @@ def train_and_evaluate(args: argparse.Namespace, kind: str, seed: int) -> dict:
         )
     seconds = time.perf_counter() - started
     report = json.loads(run(["evaluate", str(out), "--data-dir", str(args.data_dir), "--json"]))
-    print(f"{out.name}: {seconds:.0f} s ({message.splitlines()[0] if message else ''})", flush=True)
+    landing = where_they_land(out, [int(c) for c in args.exclude])
+    print(f"{out.name}: {seconds:.0f} s ({message.splitlines()[0] if message else ''}); {landing}", flush=True)
     return {"kind": kind, "seed": seed, "seconds": seconds, **report}
+
+
+def where_they_land(path: Path, held_out: list[int]) -> str:
+    """Which known class the held-out test codes land among (a 10-nearest-neighbour vote over a third of the known
+    codes), and how far from the origin they lie against the known ones (median |z|)."""
+    import numpy as np
+
+    from aae_core.inference import load_model
+
+    atlas = load_model(path).atlas
+    held = np.isin(atlas.labels, held_out)
+    codes, known, labels = atlas.codes[held], atlas.codes[~held][::3], atlas.labels[~held][::3]
+    nearest = labels[np.argsort(((codes[:, None, :] - known[None]) ** 2).sum(-1), axis=1)[:, :10]]
+    votes = np.bincount([np.bincount(row, minlength=10).argmax() for row in nearest], minlength=10) / len(codes)
+    top = ", ".join(f"{label}: {share:.0%}" for label, share in sorted(enumerate(votes), key=lambda x: -x[1])[:3])
+    norms = np.median(np.linalg.norm(codes, axis=1)), np.median(np.linalg.norm(atlas.codes[~held], axis=1))
+    return f"held-out codes land among {top}; median |z| {norms[0]:.2f} (known {norms[1]:.2f})"
 
 
 def cell(values: list[float]) -> str:

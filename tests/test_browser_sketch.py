@@ -79,7 +79,7 @@ def test_a_digit_drawn_with_the_mouse_is_reconstructed_and_placed_among_its_clas
     nearest = page.locator("[data-testid=stCaptionContainer]", has_text="Nearest evaluation digits")
     nearest.wait_for(timeout=30_000)
     assert nearest.inner_text().count("(a 7)") >= 3
-    assert page.locator("[data-testid=stBidiComponentIsolated]").count() == 1
+    assert canvas.count() == 1  # one pad, however often the page reran (the sidebar holds another component)
     page.wait_for_timeout(500)  # let the map finish drawing for the screenshot
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-sketch.png"), full_page=True)

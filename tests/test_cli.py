@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -199,3 +200,15 @@ def test_validation_curve_script_scores_a_held_out_split_every_epoch(tmp_path, k
     for line in epochs:
         fields = dict(item.split("=") for item in line.split()[3:])
         assert 0 <= float(fields[score]) <= 1 and "recon" in fields
+
+
+def test_reproduce_measures_the_vae_beside_the_aae_with_the_same_parzen_code(tmp_path):
+    out = tmp_path / "repro"
+    flags = ("--dataset", "digits", "--seeds", "1", "--epochs", "1", "--hidden", "16,16", "--quiet", "--out", str(out))
+    table = cli("reproduce", "parzen", "parzen-vae", *flags)
+    assert table.returncode == 0, table.stderr
+    rows = {r["experiment"]: r for r in json.loads((out / "reproduction.json").read_text())}
+    assert rows["parzen-vae"]["paper"] is None and rows["parzen"]["paper"] == 340.0  # Table 1 has no VAE row
+    assert "| parzen-vae | nats | – |" in table.stdout
+    assert load_checkpoint(out / "parzen-vae-seed0.safetensors").metadata["model"]["kind"] == "vae"
+    assert all(np.isfinite(r["ours"]).all() for r in rows.values())

@@ -6,6 +6,7 @@ saved to test-artifacts/browser-sliders.png.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -95,6 +96,32 @@ def start_app(checkpoints: Path, runs: Path) -> tuple[subprocess.Popen, str]:
     return server, url
 
 
+@contextlib.contextmanager
+def running_app(checkpoints: Path, runs: Path) -> Iterator[str]:
+    """`start_app`, stopped (killed if it will not stop) when the block ends; yields its URL."""
+    server, url = start_app(checkpoints, runs)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@contextlib.contextmanager
+def chromium_page(height: int = 1000) -> Iterator:
+    """A page of a headless Chromium, 1400 pixels wide, closed with the browser when the block ends."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": height})
+        finally:
+            browser.close()
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("browser-checkpoints")
@@ -113,26 +140,14 @@ def app_url(tmp_path_factory) -> Iterator[str]:
         )
     finally:
         torch.set_num_threads(threads)
-    server, url = start_app(folder, tmp_path_factory.mktemp("runs"))
-    try:
+    with running_app(folder, tmp_path_factory.mktemp("runs")) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture
 def page(app_url):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        finally:
-            browser.close()
+    with chromium_page(height=1000) as tab:
+        yield tab
 
 
 def decoded_image(page):

@@ -7,13 +7,12 @@ saved to test-artifacts/browser-sketch.png.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_app
+from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_page, running_app
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -28,26 +27,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory) -> Iterator[str]:
-    server, url = start_app(SHIPPED, tmp_path_factory.mktemp("runs"))
-    try:
+    with running_app(SHIPPED, tmp_path_factory.mktemp("runs")) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture
 def page(app_url):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1100})
-        finally:
-            browser.close()
+    with chromium_page(height=1100) as tab:
+        yield tab
 
 
 def drag(page, box: dict, corners: list[tuple[float, float]], steps: int = 12) -> None:

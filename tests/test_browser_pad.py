@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.app_latency import COUNT_MESSAGES, NEXT_FRAME  # what the benchmark times, the test checks
 from tests.test_browser import ARTIFACTS, CHROMIUM, app_url, page  # noqa: F401 - app_url and page are fixtures
 
 pytestmark = [
@@ -16,19 +17,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-
-# Counts what the server sends over Streamlit's websocket: [time, bytes] per message.
-COUNT_MESSAGES = """(() => {
-  const Native = window.WebSocket; window.__received = [];
-  window.WebSocket = function (...args) {
-    const socket = new Native(...args);
-    socket.addEventListener("message", (e) => window.__received.push([performance.now(), e.data.byteLength]));
-    return socket;
-  };
-  window.WebSocket.prototype = Native.prototype;
-  Object.assign(window.WebSocket, Native);
-})();"""
-NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
 def test_a_drag_redraws_the_digit_in_the_browser_and_the_release_reaches_python(app_url, page):  # noqa: F811

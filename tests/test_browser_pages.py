@@ -19,8 +19,8 @@ import re
 
 import pytest
 
+from benchmarks.app_latency import COUNT_MESSAGES, NEXT_FRAME
 from tests.test_browser import ARTIFACTS, CHROMIUM
-from tests.test_browser_pad import COUNT_MESSAGES, NEXT_FRAME
 from tests.test_browser_sketch import app_url, page  # noqa: F401 - fixtures: the shipped models, runs in tmp
 
 pytestmark = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
@@ -13,6 +12,7 @@ from aae_core.inference import load_model
 from aae_core.priors import make_prior
 from aae_core.trainer import train
 from tests.conftest import APP_ENTRY, SMALL
+from tests.test_app import values
 
 
 def test_the_latent_map_draws_the_learned_cluster_heads(tmp_path, digits, monkeypatch):
@@ -37,10 +37,3 @@ def test_the_latent_map_draws_the_learned_cluster_heads(tmp_path, digits, monkey
 
 def test_other_kinds_have_no_cluster_heads(trained_checkpoint):
     assert load_model(trained_checkpoint).cluster_heads is None
-
-
-def values(array) -> np.ndarray:
-    """A Plotly JSON array: a list, or numpy's bytes in base64 (`bdata`)."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return np.asarray(array, dtype=np.float64)

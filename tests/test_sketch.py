@@ -14,6 +14,7 @@ from aae_core.priors import DrawnPrior, make_prior
 from app.digit_input import DigitInputError, mnist_style, strokes_to_image
 from app.sketch import MAX_POINTS, Drawing, drawing_points, parse_drawing, preset_strokes, thinned
 from tests.conftest import APP_ENTRY, APP_PAGES
+from tests.test_app import images
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 LABELLED_MIXTURE = SHIPPED / "labelled-prior-2d-mixture.safetensors"  # what the app opens first
@@ -133,19 +134,6 @@ def app(monkeypatch, tmp_path):
 def pad_state(strokes, pen: float = 0.07) -> dict:
     """What the pad's JavaScript sends when a stroke ends."""
     return {"drawing": {"strokes": [[list(p) for p in stroke] for stroke in strokes], "pen": pen}}
-
-
-def images(at) -> list:
-    found = []
-
-    def walk(node) -> None:
-        if getattr(node, "type", None) == "image":
-            found.extend(node.proto.imgs)
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    walk(at._tree)
-    return found
 
 
 def test_your_digit_encodes_a_drawing_from_the_pad(app):

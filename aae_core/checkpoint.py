@@ -23,14 +23,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ModelConfig
+from .header import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY
 from .kinds import build_model
 from .models import AutoEncoder, inference_state_dict
 from .priors import Prior, prior_from_config
 from .schema import SchemaError, validate_checkpoint
-
-FORMAT_NAME = "aae_core"
-FORMAT_VERSION = 1
-METADATA_KEY = "aae_core"
 
 
 class CheckpointError(ValueError):

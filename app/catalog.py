@@ -101,6 +101,13 @@ def find_checkpoints(folders: Sequence[Path], within: Sequence[Path] = ()) -> li
     return found
 
 
+def pick(files: Sequence[CheckpointFile], stem: str | None) -> CheckpointFile:
+    """The file a first visit opens: the first named `stem` (a link's ?model=STEM), or with no stem the default
+    model's, else the first listed. `files` must not be empty."""
+    named = [f for f in files if f.path.stem == (stem or DEFAULT_MODEL)]
+    return named[0] if named else files[0]
+
+
 def user_folder_roots() -> list[Path]:
     """The resolved folders under which a user may name a folder of checkpoints; none unless the operator set some."""
     roots = []

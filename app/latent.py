@@ -1,6 +1,8 @@
 """Latent-space arithmetic for the pages: projections, grids of codes, slider ranges, prior grids.
 
-Pure functions of arrays (and of a prior object), no Streamlit calls, so they are testable on their own.
+Pure functions of arrays (and of a prior object), no Streamlit calls, so they are testable on their own. Importing
+this module does not import PyTorch (the first latent map is drawn before it is loaded: app/first_paint.py); the
+functions that need it import it.
 """
 
 from __future__ import annotations
@@ -8,11 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from aae_core.priors import Prior, PriorError
+if TYPE_CHECKING:
+    import torch
+
+    from aae_core.priors import Prior
 
 MAX_MAP_POINTS = 5000  # more points than this make an SVG scatter sluggish in the browser; we show a fixed subset
 MAX_TSNE_POINTS = 2000  # t-SNE on 2 CPU cores: ~10 s for 2,000 points, minutes for 10,000
@@ -67,6 +72,10 @@ def prior_samples(prior: Prior | None, n: int, seed: int = 0) -> np.ndarray | No
     """n samples of the prior as an array, or None when the prior cannot be rebuilt or sampled."""
     if prior is None:
         return None
+    import torch
+
+    from aae_core.priors import PriorError
+
     try:
         return prior.sample(n, torch.Generator().manual_seed(seed)).numpy()
     except PriorError:
@@ -79,6 +88,10 @@ def prior_density_grid(
     """(xs, ys, density (resolution, resolution)) of a 2-D prior with a density; None when there is none."""
     if prior is None or prior.dim != 2 or not prior.has_density:
         return None
+    import torch
+
+    from aae_core.priors import PriorError
+
     xs = np.linspace(*x_range, resolution)
     ys = np.linspace(*y_range, resolution)
     grid = torch.tensor(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2), dtype=torch.float32)
@@ -96,6 +109,8 @@ def discriminator_grid(
     resolution: int = 100,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xs, ys, D(z) (resolution, resolution)) over a 2-D latent plane, given D as probabilities of (N, 2) codes."""
+    import torch
+
     xs = np.linspace(*x_range, resolution)
     ys = np.linspace(*y_range, resolution)
     grid = torch.from_numpy(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32))

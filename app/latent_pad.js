@@ -5,7 +5,7 @@
 const CACHE = (window.__latentPadCache ||= new Map()); // fingerprint -> unpacked decoder, for the whole tab
 const INSTANCES = new WeakMap(); // parentElement -> this mount's state
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]; // app/figures.py LABEL_COLOURS
+  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]; // app/palette.py LABEL_COLOURS
 
 function bytes(b64) {
   const text = atob(b64);

@@ -12,11 +12,11 @@ from aae_core.checkpoint import CheckpointError
 from aae_core.devices import DeviceError, available_devices
 from aae_core.inference import LatentModel, load_model
 from app.catalog import (
-    DEFAULT_MODEL,
     CheckpointFile,
     FolderRefused,
     checkpoint_dirs,
     find_checkpoints,
+    pick,
     plain,
     user_folder,
     user_folder_roots,
@@ -99,8 +99,7 @@ def render_sidebar() -> Selection:
     wanted = pending or st.query_params.get("model")
     if pending or st.session_state.get("model_label") not in labels:
         # First visit, a link with ?model=NAME, a new model, or the file vanished: pick by name, else the first.
-        by_stem = [f.label for f in files if f.path.stem == (wanted or DEFAULT_MODEL)]
-        st.session_state["model_label"] = by_stem[0] if by_stem else labels[0]
+        st.session_state["model_label"] = pick(files, wanted).label
     label = sidebar.selectbox("Checkpoint", labels, key="model_label")
     chosen = files[labels.index(label)]
     device = _device_picker()

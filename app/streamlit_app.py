@@ -12,8 +12,9 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="AAE latent explorer", page_icon=":material/scatter_plot:", layout="wide")
 
+latent_map = st.Page("pages_/latent_map.py", title="Latent map", icon=":material/scatter_plot:", default=True)
 pages = [
-    st.Page("pages_/latent_map.py", title="Latent map", icon=":material/scatter_plot:", default=True),
+    latent_map,
     st.Page("pages_/manifold.py", title="Manifold", icon=":material/grid_on:", url_path="manifold"),
     st.Page("pages_/sliders.py", title="Sliders", icon=":material/tune:", url_path="sliders"),
     st.Page("pages_/style_grid.py", title="Style × class", icon=":material/view_module:", url_path="style-class"),
@@ -28,6 +29,14 @@ with st.sidebar:  # the browser loads Plotly's code while this first run imports
 
     preload_chart_code()
 
+from app import first_paint  # noqa: E402 - light (no torch), like latent_pad above
+
+frame = None
+if page is latent_map:  # drawn here on every run, so its elements keep their places
+    frame = first_paint.draw_frame()
+    if "torch" not in sys.modules:  # the server's first run: the codes reach the browser while PyTorch imports
+        first_paint.paint_codes(frame)
+
 # The server's first run imports PyTorch (a second or two); later runs find it loaded, and the spinner, which only
 # appears after half a second, never shows.
 with st.spinner("Starting the explorer (loading PyTorch)…"):
@@ -39,6 +48,8 @@ freeze_imported_objects()
 limit_torch_threads()
 try:
     render_sidebar()
+    first_paint.hand_over(frame)
     page.run()
 finally:  # also when the run is stopped or rerun: what a training run imported is frozen at once
+    first_paint.hand_over(None)
     freeze_imported_objects()

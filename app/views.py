@@ -30,14 +30,17 @@ def page_frame(
     expanded: bool = False,
     needs_model: bool = True,
     training_note: bool = False,
+    titled: bool = False,
 ) -> LatentModel | None:
     """The top of every page: title, caption, the "What am I looking at?" explanation, and the chosen model.
 
     With `needs_model` the page stops here when no model can be opened (saying why, or offering to train one);
     the explanation may then be a function of the model. `training_note` says where a model just trained went.
+    `titled`: the page drew its title and caption already (app/first_paint.py), so only the rest is drawn.
     """
-    st.title(title)
-    st.caption(caption)
+    if not titled:
+        st.title(title)
+        st.caption(caption)
     if training_note:
         just_trained_note()
     model = require_model() if needs_model else None

@@ -3,55 +3,59 @@
 import numpy as np
 import streamlit as st
 
-from app import figures, latent, latent_pad, views
+from app import figures, first_paint, latent, latent_pad, views
+from app.sidebar import selection
 
-model = views.page_frame(
-    "Latent map",
-    "Where the encoder puts every evaluation digit, over the prior it was trained to match. "
-    "Click a dot to see its decode.",
-    "Every dot is one digit from the evaluation set, placed where the **encoder** maps it, coloured by its "
-    "true label. The grey shading (or grey dots) underneath is the **prior**: the distribution the model was "
-    "trained to make its codes follow.\n\n"
-    "- An **AAE** pushes the codes to fill the prior's shape; a **VAE** does so only loosely; a plain "
-    "**autoencoder** leaves gaps, which decode to nonsense.\n"
-    "- **Try:** move the pointer over the small map beside it: the digit under the pointer is decoded in your "
-    "browser, also in the empty space between the clusters.\n"
-    "- Hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
-    "to see what they decode to; "
-    "click a label in the legend to hide that class.\n"
-    "- Codes with more than two dimensions are projected to 2-D (PCA keeps straight lines straight; "
-    "t-SNE keeps neighbours together but distorts distances).",
-    training_note=True,
-)
+frame = first_paint.take_frame()  # title, caption and the map's slot: drawn before PyTorch on a cold start
+if selection().model is None or selection().model.atlas is None:
+    frame.map_slot.empty()  # no map after all (the model cannot be opened): no early drawing of its codes either
 
-if model.atlas is None:
-    views.no_atlas_message(model)
-    st.stop()
-
-method = "pca"
-if model.latent_dim > 2:
-    method = st.radio(
-        "Projection",
-        ["pca", "tsne"],
-        horizontal=True,
-        key="map_projection",
-        format_func={"pca": "PCA (fast, linear)", "tsne": "t-SNE (slower, keeps neighbours)"}.get,
+with frame.middle:
+    model = views.page_frame(
+        first_paint.TITLE,
+        first_paint.CAPTION,
+        "Every dot is one digit from the evaluation set, placed where the **encoder** maps it, coloured by its "
+        "true label. The grey shading (or grey dots) underneath is the **prior**: the distribution the model was "
+        "trained to make its codes follow.\n\n"
+        "- An **AAE** pushes the codes to fill the prior's shape; a **VAE** does so only loosely; a plain "
+        "**autoencoder** leaves gaps, which decode to nonsense.\n"
+        "- **Try:** move the pointer over the small map beside it: the digit under the pointer is decoded in your "
+        "browser, also in the empty space between the clusters.\n"
+        "- Hover over dots; click one, or take the lasso from the chart's toolbar and circle a cluster, "
+        "to see what they decode to; "
+        "click a label in the legend to hide that class.\n"
+        "- Codes with more than two dimensions are projected to 2-D (PCA keeps straight lines straight; "
+        "t-SNE keeps neighbours together but distorts distances).",
+        training_note=True,
+        titled=True,
     )
+
+    if model.atlas is None:
+        views.no_atlas_message(model)
+        st.stop()
+
+    method = "pca"
+    if model.latent_dim > 2:
+        method = st.radio(
+            "Projection",
+            ["pca", "tsne"],
+            horizontal=True,
+            key="map_projection",
+            format_func={"pca": "PCA (fast, linear)", "tsne": "t-SNE (slower, keeps neighbours)"}.get,
+        )
 
 figure, view = views.map_figure(model, views.model_key(model), method)
-map_column, detail_column = st.columns([3, 2], gap="medium")
-with map_column:
-    event = st.plotly_chart(
-        figure,
-        key=views.scoped(model, "latent_map"),
-        on_select="rerun",
-        selection_mode=("points", "box", "lasso"),
-        width="stretch",
-        config={"toImageButtonOptions": {"filename": "latent-map", "scale": 2}},
-    )
-    st.caption("Camera icon (top right of the chart): download the map as PNG.")
+event = frame.map_slot.plotly_chart(  # replaces the first paint's codes-only map, if any
+    figure,
+    key=views.scoped(model, "latent_map"),
+    on_select="rerun",
+    selection_mode=("points", "box", "lasso"),
+    width="stretch",
+    config=first_paint.MAP_CONFIG,
+)
+frame.map_column.caption("Camera icon (top right of the chart): download the map as PNG.")
 
-with detail_column:
+with frame.detail_column:
     pad_view = view if model.latent_dim == 2 or (model.latent_dim > 2 and method == "pca") else None
     if pad_view is not None and latent_pad.supported([model]):
         shown_range = figure.layout.xaxis.range

@@ -37,6 +37,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--validation", type=int, default=10000, help="training images held out for validation")
     p.add_argument("--instance-noise", type=float, default=TrainConfig.instance_noise)
     p.add_argument("--labelled-reconstruction", action="store_true")
+    p.add_argument("--input-noise", type=float, default=TrainConfig.input_noise, help="denoising: pixel noise std")
+    p.add_argument("--input-mask", type=float, default=TrainConfig.input_mask, help="denoising: share of pixels zeroed")
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--precision", default="bf16")
     p.add_argument("--seed", type=int, default=0)
@@ -69,6 +71,8 @@ def main() -> None:
         precision=args.precision,
         instance_noise=args.instance_noise,
         labelled_reconstruction=args.labelled_reconstruction,
+        input_noise=args.input_noise,
+        input_mask=args.input_mask,
         lr=args.lr,
         snapshots_per_epoch=0,
     )

@@ -223,6 +223,14 @@ class TrainConfig:
     labelled_reconstruction: bool = flag(
         False, "semi-supervised: also reconstruct the labelled minibatch from its true label (not in the paper)"
     )
+    # The same choice for the semi-supervised family (§5-7): its categorical models keep the paper's phases unless
+    # told otherwise (docs/REPRODUCTION.md compares the two on a validation split).
+    categorical_adversarial: str = flag(
+        "phases",
+        "semi-supervised, cluster, dimred: phases = separate reconstruction and generator steps (the paper); joint = "
+        "one Adam step on reconstruction + --adversarial-weight x both generator losses",
+        choices=ADVERSARIAL_MODES,
+    )
     # Denoising (any kind): the encoder sees corrupted images and the reconstruction target stays the clean one.
     input_noise: float = flag(
         0.0, "denoising: std of Gaussian noise on the encoder's input pixels, clipped to 0-1 (0: none)", type=float
@@ -285,14 +293,18 @@ class TrainConfig:
             raise ConfigError(f"--instance-noise must be a number >= 0, got {self.instance_noise}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-        if self.adversarial not in ADVERSARIAL_MODES:
-            raise ConfigError(
-                f"unknown --adversarial {self.adversarial!r}; choose one of: {', '.join(ADVERSARIAL_MODES)}"
-            )
+        for name in ("adversarial", "categorical_adversarial"):
+            if getattr(self, name) not in ADVERSARIAL_MODES:
+                raise ConfigError(
+                    f"unknown --{name.replace('_', '-')} {getattr(self, name)!r}; "
+                    f"choose one of: {', '.join(ADVERSARIAL_MODES)}"
+                )
         if not (0 <= self.input_noise <= 10 and math.isfinite(self.input_noise)):
             raise ConfigError(
                 f"--input-noise must be a number from 0 to 10 (a pixel spans 0-1), got {self.input_noise}"
             )
+        if self.labelled_reconstruction and self.categorical_adversarial == "joint":
+            raise ConfigError("--labelled-reconstruction works with --categorical-adversarial phases only")
         if not 0 <= self.input_mask < 1:
             raise ConfigError(f"--input-mask must be a share from 0 to below 1, got {self.input_mask}")
         if not (self.mmd_weight > 0 and math.isfinite(self.mmd_weight)):
@@ -319,7 +331,8 @@ class TrainConfig:
         return cls(**values)
 
 
-LATER_SETTINGS = ("input_noise", "input_mask", "mmd_weight")  # TrainConfig.to_dict omits these at their defaults
+# TrainConfig.to_dict omits these at their defaults
+LATER_SETTINGS = ("input_noise", "input_mask", "mmd_weight", "categorical_adversarial")
 
 
 def adversarial_weight_for(config: TrainConfig, input_dim: int) -> float:

@@ -32,6 +32,7 @@ from .models import (
 from .optimizers import Optimizers, aae_optimizers, autoencoder_optimizers, categorical_optimizers
 from .phases import (
     Batch,
+    categorical_joint_step,
     categorical_reconstruction_step,
     categorical_regularization_step,
     classification_step,
@@ -121,9 +122,27 @@ def labelled_prior_update(model, batch, prior, optimizers, generator, autocast, 
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
-def categorical_regularization(model, batch, prior, optimizers, generator, autocast, config):
-    """Phase 2 of the semi-supervised family, with this run's optimizers and instance noise."""
-    return categorical_regularization_step(
+def categorical_phases(model, batch, prior, optimizers, generator, autocast, config, margin=0.0, labelled=None):
+    """Phases 1 and 2 of the semi-supervised family: reconstruction, then regularization of y and z, in the paper's
+    separate steps or as one objective (`--categorical-adversarial joint`). Returns the losses as a dict."""
+    if config.categorical_adversarial == "joint":
+        recon, disc, gen = categorical_joint_step(
+            model,
+            batch.x,
+            prior,
+            optimizers["autoencoder"],
+            optimizers["discriminator"],
+            generator,
+            autocast,
+            noise=config.instance_noise,
+            weight=adversarial_weight_for(config, model.config.input_dim),
+            margin=margin,
+        )
+        return {"recon": recon, "disc": disc, "gen": gen}
+    recon = categorical_reconstruction_step(
+        model, batch.x, optimizers["autoencoder"], autocast, margin=margin, labelled=labelled
+    )
+    disc, gen = categorical_regularization_step(
         model,
         batch.x,
         prior,
@@ -133,37 +152,30 @@ def categorical_regularization(model, batch, prior, optimizers, generator, autoc
         autocast,
         config.instance_noise,
     )
+    return {"recon": recon, "disc": disc, "gen": gen}
 
 
 def semi_supervised_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §5: reconstruction, regularization of y and z, then the semi-supervised classification phase."""
     labelled = (batch.labelled_x, batch.labelled_y) if config.labelled_reconstruction else None
-    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, labelled=labelled)
-    disc, gen = categorical_regularization(model, batch, prior, optimizers, generator, autocast, config)
-    class_loss = classification_step(model, batch, optimizers["classifier"], autocast)
-    return {"recon": recon, "disc": disc, "gen": gen, "class": class_loss}
+    losses = categorical_phases(model, batch, prior, optimizers, generator, autocast, config, labelled=labelled)
+    losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast)
+    return losses
 
 
 def cluster_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §6: reconstruction and regularization of y and z; no labels anywhere."""
-    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast)
-    disc, gen = categorical_regularization(model, batch, prior, optimizers, generator, autocast, config)
-    return {"recon": recon, "disc": disc, "gen": gen}
+    return categorical_phases(model, batch, prior, optimizers, generator, autocast, config)
 
 
 def dimred_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §7: as clustering, decoding W·y + z with the heads held apart; plus the classification phase when
     some labels are given."""
     margin = model.config.head_margin
-    recon = categorical_reconstruction_step(model, batch.x, optimizers["autoencoder"], autocast, margin=margin)
-    disc, gen = categorical_regularization(model, batch, prior, optimizers, generator, autocast, config)
-    losses = {"recon": recon, "disc": disc, "gen": gen}
+    losses = categorical_phases(model, batch, prior, optimizers, generator, autocast, config, margin=margin)
     if "classifier" in optimizers:
         losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast)
     return losses
-
-
-# ---------------------------------------------------------------------------------------------------- priors
 
 
 def needs_density(config: ModelConfig, prior: Prior) -> str | None:

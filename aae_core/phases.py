@@ -7,7 +7,7 @@ Which steps a model kind runs, and in what order, is its update function in `kin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -264,6 +264,48 @@ def categorical_reconstruction_step(
     return loss.detach()
 
 
+def categorical_discriminator_step(
+    model: AutoEncoder,
+    out,
+    prior: Prior,
+    disc_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+    noise: float = 0.0,
+) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    """Paper §5, phase 2a: one discriminator tells one-hot samples from q(y|x), another Gaussian samples from
+    q(z|x) (the style part, for dimred), both seeing their inputs, real and fake, through Gaussian noise of std
+    `noise`. `out` is the encoder's output for the minibatch. Returns the discriminators' loss and the encoder's
+    generator loss against the updated discriminators (a function: call it where they are frozen)."""
+    categories, n = model.config.categories, out.z.shape[0]
+
+    def noisy(t: torch.Tensor) -> torch.Tensor:
+        return t + instance_noise(t, noise, generator)
+
+    one_hot = torch.nn.functional.one_hot(
+        torch.randint(categories, (n,), generator=generator, device=out.z.device), categories
+    ).float()
+    prior_z = prior.sample(n, generator)
+    with autocast():
+        y, z = out.y_logits.softmax(-1).float(), (out.style if out.style is not None else out.z).float()
+        # The fakes' noise is drawn once and reused by the generator loss, which sees the same noisy inputs.
+        y_noise, z_noise = instance_noise(y, noise, generator), instance_noise(z, noise, generator)
+        disc_loss = discriminator_loss(
+            model.discriminate_y(noisy(one_hot)).float(), model.discriminate_y(y.detach() + y_noise).float()
+        ) + discriminator_loss(
+            model.discriminate(noisy(prior_z)).float(), model.discriminate(z.detach() + z_noise).float()
+        )
+    optimizer_step(disc_optimizer, disc_loss)
+
+    def gen_loss() -> torch.Tensor:
+        with autocast():
+            return generator_loss(model.discriminate_y(y + y_noise).float()) + generator_loss(
+                model.discriminate(z + z_noise).float()
+            )
+
+    return disc_loss.detach(), gen_loss
+
+
 def categorical_regularization_step(
     model: AutoEncoder,
     x: torch.Tensor,
@@ -274,36 +316,50 @@ def categorical_regularization_step(
     autocast: Autocast = nullcontext,
     noise: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Paper §5, phase 2: one discriminator tells one-hot samples from q(y|x), another Gaussian samples from
-    q(z|x) (the style part, for dimred); then the encoder learns to fool both. Both discriminators see their
-    inputs, real and fake, through Gaussian noise of std `noise`."""
-    categories, n = model.config.categories, x.shape[0]
-
-    def noisy(t: torch.Tensor) -> torch.Tensor:
-        return t + instance_noise(t, noise, generator)
-
-    one_hot = torch.nn.functional.one_hot(
-        torch.randint(categories, (n,), generator=generator, device=x.device), categories
-    ).float()
-    prior_z = prior.sample(n, generator)
+    """Paper §5, phase 2: the discriminators of y and z learn (`categorical_discriminator_step`), then the encoder
+    learns to fool both, with its own optimizer."""
     with autocast():
         out = model.encode(x)
-        y, z = out.y_logits.softmax(-1).float(), (out.style if out.style is not None else out.z).float()
-        # The fakes' noise is drawn once and reused by the generator step, which sees the same noisy inputs.
-        y_noise, z_noise = instance_noise(y, noise, generator), instance_noise(z, noise, generator)
-        disc_loss = discriminator_loss(
-            model.discriminate_y(noisy(one_hot)).float(), model.discriminate_y(y.detach() + y_noise).float()
-        ) + discriminator_loss(
-            model.discriminate(noisy(prior_z)).float(), model.discriminate(z.detach() + z_noise).float()
-        )
-    optimizer_step(disc_optimizer, disc_loss)
+    disc_loss, gen_loss = categorical_discriminator_step(model, out, prior, disc_optimizer, generator, autocast, noise)
     with frozen(model.discriminator), frozen(model.y_discriminator):
+        loss = gen_loss()
+        optimizer_step(gen_optimizer, loss)
+    return disc_loss, loss.detach()
+
+
+def categorical_joint_step(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    prior: Prior,
+    autoencoder_optimizer: torch.optim.Optimizer,
+    disc_optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    autocast: Autocast = nullcontext,
+    *,
+    noise: float = 0.0,
+    weight: float = 1.0,
+    margin: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Phases 1 and 2 of §5-7 as one objective (`--categorical-adversarial joint`), as `joint_adversarial_step`
+    does for the AAE: the discriminators learn, then encoder and decoder take one Adam step on the reconstruction
+    (from q(y|x) and q(z|x), or W·y + z with the heads `margin` apart) + `weight` × both generator losses.
+    Returns (recon, disc, gen)."""
+    with autocast():
+        out = model.encode(x)
+    disc_loss, gen_loss = categorical_discriminator_step(model, out, prior, disc_optimizer, generator, autocast, noise)
+    with frozen(model.discriminator), frozen(model.y_discriminator):
+        adversarial = gen_loss()
         with autocast():
-            gen_loss = generator_loss(model.discriminate_y(y + y_noise).float()) + generator_loss(
-                model.discriminate(z + z_noise).float()
-            )
-        optimizer_step(gen_optimizer, gen_loss)
-    return disc_loss.detach(), gen_loss.detach()
+            if model.config.num_classes:
+                logits = model.decode_logits(out.z, y=out.y_logits.softmax(-1))
+            else:
+                logits = model.decode_logits(out.z)
+        recon = reconstruction_loss(logits.float(), x)
+        total = recon + weight * adversarial
+        if margin > 0:
+            total = total + head_separation_loss(model.cluster_heads, margin)
+        optimizer_step(autoencoder_optimizer, total)
+    return recon.detach(), disc_loss, adversarial.detach()
 
 
 def classification_step(

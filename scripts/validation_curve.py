@@ -39,6 +39,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--labelled-reconstruction", action="store_true")
     p.add_argument("--input-noise", type=float, default=TrainConfig.input_noise, help="denoising: pixel noise std")
     p.add_argument("--input-mask", type=float, default=TrainConfig.input_mask, help="denoising: share of pixels zeroed")
+    p.add_argument("--categorical-adversarial", choices=("phases", "joint"), default="phases")
+    p.add_argument("--adversarial-weight", type=float, default=TrainConfig.adversarial_weight)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--precision", default="bf16")
     p.add_argument("--seed", type=int, default=0)
@@ -73,6 +75,8 @@ def main() -> None:
         labelled_reconstruction=args.labelled_reconstruction,
         input_noise=args.input_noise,
         input_mask=args.input_mask,
+        categorical_adversarial=args.categorical_adversarial,
+        adversarial_weight=args.adversarial_weight,
         lr=args.lr,
         snapshots_per_epoch=0,
     )

@@ -187,3 +187,53 @@ def test_instance_noise_must_be_a_non_negative_number():
     for bad in (-0.1, float("nan")):
         with pytest.raises(ConfigError, match="--instance-noise"):
             TrainConfig(instance_noise=bad)
+
+
+def test_the_categorical_joint_step_moves_the_encoder_by_both_goals_and_the_decoder_by_reconstruction(digits):
+    # --categorical-adversarial joint: one Adam step of encoder and decoder on recon + weight x generator losses.
+    # The generator losses reach only the encoder, so the decoder's step is the same whatever the weight.
+    import copy
+
+    from aae_core.kinds import build_model
+    from aae_core.phases import categorical_joint_step
+
+    torch.manual_seed(0)
+    start = build_model(paper_model("cluster"))
+    after = {}
+    for weight in (0.0, 50.0):
+        model = copy.deepcopy(start)
+        autoencoder = torch.optim.Adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=1e-2)
+        discriminators = torch.optim.Adam([*model.discriminator.parameters(), *model.y_discriminator.parameters()])
+        recon, disc, gen = categorical_joint_step(
+            model,
+            digits.train.images[:200],
+            make_prior("gaussian", 2),
+            autoencoder,
+            discriminators,
+            torch.Generator().manual_seed(0),
+            noise=0.3,
+            weight=weight,
+        )
+        assert all(torch.isfinite(t) for t in (recon, disc, gen)) and gen > 0
+        after[weight] = model
+    for name, value in after[0.0].decoder.state_dict().items():
+        assert torch.equal(value, after[50.0].decoder.state_dict()[name]), name
+    pairs = zip(after[0.0].encoder.parameters(), after[50.0].encoder.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in pairs)
+    for name, value in after[0.0].y_discriminator.state_dict().items():  # the discriminators learn alike
+        assert torch.equal(value, after[50.0].y_discriminator.state_dict()[name]), name
+        assert not torch.equal(value, start.y_discriminator.state_dict()[name]), name
+
+
+def test_categorical_models_train_jointly_when_asked_and_say_so(tmp_path, digits):
+    config = paper_model("semi-supervised")
+    result = fit(tmp_path, digits, config, labels=100, epochs=1, categorical_adversarial="joint")
+    from aae_core.checkpoint import load_checkpoint
+
+    stored = load_checkpoint(result.path).metadata["training"]["config"]
+    assert stored["categorical_adversarial"] == "joint"
+    assert 0 <= result.metrics["classification_error"] < 1
+    with pytest.raises(ConfigError, match="--categorical-adversarial"):
+        TrainConfig(categorical_adversarial="both")
+    with pytest.raises(ConfigError, match="--labelled-reconstruction"):
+        TrainConfig(categorical_adversarial="joint", labelled_reconstruction=True)

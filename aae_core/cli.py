@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="folder for checkpoints and tables")
     r.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast where supported")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a training setting for every run, as train's flag without dashes (input_mask=0.25); repeatable",
+    )
     _add_threads_argument(r)
 
     x = commands.add_parser("export", help="write an inference-only copy (no optimizer state, fp16)")
@@ -343,6 +350,7 @@ def _refuse_broken(model: LatentModel) -> int:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
+    settings = reproduce.parse_settings(args.set)  # before the data loads, so a typo costs nothing
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, args.data_dir)
@@ -358,6 +366,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.quiet,
         precision=args.precision,
+        settings=settings,
     )
     print(reproduce.markdown_table(rows))
     md, js = reproduce.write_tables(rows, args.out)

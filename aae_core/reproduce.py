@@ -10,7 +10,7 @@ import json
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ class Experiment:
     sizes: dict[str, int] = field(default_factory=dict)
     labels: int = 0  # TrainConfig.labels
     prior: str = "gaussian"
+    # TrainConfig settings of this experiment beside the defaults (chosen on a validation split; docs/REPRODUCTION.md)
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -53,6 +55,33 @@ EXPERIMENTS: dict[str, Experiment] = {
     # The VAE of the same size, through the same Parzen code: the paper's Table 1 has no VAE row.
     "parzen-vae": Experiment("vae", "parzen_ll", math.nan, "nats", 8),
 }
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs naming TrainConfig fields, each value read as that field's type (`--set input_mask=0.25`)."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    settings: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        fixed = ("epochs", "seed", "labels", "precision")
+        if not sep or name not in defaults or name in fixed or type(defaults[name]) not in (bool, int, float, str):
+            raise ConfigError(
+                f"--set takes NAME=VALUE with NAME a single-valued training setting other than epochs, seed, labels "
+                f"and precision, got {item!r}"
+            )
+        kind = type(defaults[name])
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                settings[name] = text.lower() in ("true", "1")
+            else:
+                settings[name] = kind(text)
+        except ValueError:
+            raise ConfigError(f"--set {name}: {text!r} is not a {kind.__name__}") from None
+    TrainConfig(**settings)  # the ranges and choices, checked before any training
+    return settings
 
 
 def model_config(experiment: Experiment, data: DataSplits, hidden: tuple[int, ...]) -> ModelConfig:
@@ -126,13 +155,15 @@ def run(
     precision: str = "fp32",
     first_seed: int = 0,
     validation: int = 0,
+    settings: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train every experiment over `seeds` seeds from `first_seed` on; returns one row per experiment (paper value,
     ours per seed). Separate processes can run different seeds at once.
 
     `ours` is the test error after the last epoch. With `validation` > 0 the last that many training images are held
     out, scored after every epoch, and `ours_best` is the test error of the epoch that scored best on them (the
-    test set never picks an epoch); Parzen rows ignore it.
+    test set never picks an epoch); Parzen rows ignore it. `settings` (TrainConfig fields) override each
+    experiment's own.
     """
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -155,7 +186,13 @@ def run(
             score = partial(score_epoch, best=best, metric=experiment.metric, val=val, fit=fit)
             result = train(
                 config,
-                TrainConfig(epochs=epochs, seed=seed, labels=experiment.labels, precision=precision),
+                TrainConfig(
+                    **{**experiment.settings, **(settings or {})},
+                    epochs=epochs,
+                    seed=seed,
+                    labels=experiment.labels,
+                    precision=precision,
+                ),
                 prior,
                 train_data,
                 path,
@@ -185,6 +222,7 @@ def run(
             "seed_ids": seed_ids,
             "dataset": data.train.name,
             "minutes": (time.perf_counter() - started) / 60,
+            "settings": {**experiment.settings, **(settings or {})},
         }
         if best_values:
             row.update(

@@ -212,3 +212,25 @@ def test_reproduce_measures_the_vae_beside_the_aae_with_the_same_parzen_code(tmp
     assert "| parzen-vae | nats | – |" in table.stdout
     assert load_checkpoint(out / "parzen-vae-seed0.safetensors").metadata["model"]["kind"] == "vae"
     assert all(np.isfinite(r["ours"]).all() for r in rows.values())
+
+
+def test_reproduce_trains_with_the_settings_given_and_refuses_unknown_ones_before_training(tmp_path):
+    out = tmp_path / "repro"
+    flags = ("--dataset", "digits", "--seeds", "1", "--epochs", "1", "--hidden", "16,16", "--quiet", "--out", str(out))
+    sets = ("--set", "input_mask=0.25", "--set", "categorical-adversarial=joint")
+    table = cli("reproduce", "clustering-16", *flags, *sets)
+    assert table.returncode == 0, table.stderr
+    stored = load_checkpoint(out / "clustering-16-seed0.safetensors").metadata["training"]["config"]
+    assert stored["input_mask"] == 0.25 and stored["categorical_adversarial"] == "joint"
+    row = json.loads((out / "reproduction.json").read_text())[0]
+    assert row["settings"] == {"input_mask": 0.25, "categorical_adversarial": "joint"}
+    for bad, message in (
+        ("input_mak=0.2", "--set takes NAME=VALUE"),
+        ("epochs=3", "--set takes NAME=VALUE"),
+        ("adversarial_betas=0.5", "--set takes NAME=VALUE"),
+        ("input_mask=lots", "'lots' is not a float"),
+        ("input_mask=2", "--input-mask must be a share"),
+    ):
+        result = cli("reproduce", "parzen", *flags[:-1], str(tmp_path / "refused"), "--set", bad)
+        assert result.returncode == 2 and "Traceback" not in result.stderr and message in result.stderr, bad
+    assert not (tmp_path / "refused").exists()

@@ -218,12 +218,15 @@ def test_reproduce_trains_with_the_settings_given_and_refuses_unknown_ones_befor
     out = tmp_path / "repro"
     flags = ("--dataset", "digits", "--seeds", "1", "--epochs", "1", "--hidden", "16,16", "--quiet", "--out", str(out))
     sets = ("--set", "input_mask=0.25", "--set", "categorical-adversarial=joint")
-    table = cli("reproduce", "clustering-16", *flags, *sets)
+    table = cli("reproduce", "dimred-20", *flags, *sets)
     assert table.returncode == 0, table.stderr
-    stored = load_checkpoint(out / "clustering-16-seed0.safetensors").metadata["training"]["config"]
-    assert stored["input_mask"] == 0.25 and stored["categorical_adversarial"] == "joint"
+    trained = load_checkpoint(out / "dimred-20-seed0.safetensors").metadata
+    assert trained["training"]["config"]["input_mask"] == 0.25
+    assert trained["training"]["config"]["categorical_adversarial"] == "joint"
+    assert trained["model"]["config"]["categories"] == 20 and trained["model"]["config"]["latent_dim"] == 2  # §7
     row = json.loads((out / "reproduction.json").read_text())[0]
     assert row["settings"] == {"input_mask": 0.25, "categorical_adversarial": "joint"}
+    assert row["paper"] is None and "| dimred-20 | % error | – |" in table.stdout  # no figure read from the paper
     for bad, message in (
         ("input_mak=0.2", "--set takes NAME=VALUE"),
         ("epochs=3", "--set takes NAME=VALUE"),

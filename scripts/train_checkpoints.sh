@@ -37,11 +37,14 @@ models=(
   "supervised-2d||--model supervised --prior gaussian --latent-dim 2"
   "labelled-prior-2d-mixture||--model labelled-prior --prior mixture --latent-dim 2"
   "labelled-prior-2d-swissroll||--model labelled-prior --prior swissroll --latent-dim 2"
-  "semi-supervised-100|50|--model semi-supervised --labels 100 --prior gaussian --latent-dim 10"
+  # --input-mask 0.5: chosen on a validation split (docs/REPRODUCTION.md); one snapshot per epoch saves room.
+  "semi-supervised-100|30|--model semi-supervised --labels 100 --prior gaussian --latent-dim 10 --input-mask 0.5 --snapshots-per-epoch 1"
   "cluster-16|30|--model cluster --clusters 16 --prior gaussian --latent-dim 5"
   "aae-8d-gaussian||--model aae --prior gaussian --latent-dim 8"
   # Trained without the 9s, for the Anomaly scores page; 256-256 keeps checkpoints/ under its 40 MiB budget.
   "aae-2d-no9||--model aae --prior gaussian --latent-dim 2 --exclude-classes 9 --hidden 256,256 --disc-hidden 256,256"
+  # Paper §7: 2-D codes W·y + z with 20 learned cluster heads, no labels; the latent map draws the heads.
+  "dimred-2d-20||--model dimred --clusters 20 --prior gaussian --latent-dim 2 --hidden 256,256 --disc-hidden 256,256 --snapshots-per-epoch 1"
 )
 
 for entry in "${models[@]}"; do

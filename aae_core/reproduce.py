@@ -126,8 +126,10 @@ class BestEpoch:
     error: float = math.inf
     epoch: int = 0
     weights: dict[str, torch.Tensor] | None = None
+    history: list[float] = field(default_factory=list)  # every epoch's validation error, in %
 
     def update(self, state: TrainingState, error: float) -> None:
+        self.history.append(100 * error)
         if error < self.error:
             self.error, self.epoch = error, state.epoch
             self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
@@ -187,7 +189,7 @@ def run(
         experiment = EXPERIMENTS[name]
         selects = validation > 0 and experiment.metric != "parzen_ll"
         train_data, val = hold_out(data, validation) if selects else (data, None)
-        values, best_values, best_epochs, started = [], [], [], time.perf_counter()
+        values, best_values, best_epochs, curves, started = [], [], [], [], time.perf_counter()
         seed_ids = list(range(first_seed, first_seed + seeds))
         for seed in seed_ids:
             config = model_config(experiment, data, hidden)
@@ -222,6 +224,7 @@ def run(
                 metrics, _ = evaluate(model, prior, train_data, seed=seed)
                 best_values.append(100 * metrics[experiment.metric])
                 best_epochs.append(best.epoch)
+                curves.append([round(e, 3) for e in best.history])
         row = {
             "experiment": name,
             "unit": experiment.unit,
@@ -243,6 +246,7 @@ def run(
                 best_epochs=best_epochs,
                 best_mean=statistics.fmean(best_values),
                 best_std=statistics.stdev(best_values) if len(best_values) > 1 else 0.0,
+                validation_errors=curves,  # per seed, per epoch: what settings are compared by
             )
         rows.append(row)
     return rows

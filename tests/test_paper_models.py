@@ -237,3 +237,21 @@ def test_categorical_models_train_jointly_when_asked_and_say_so(tmp_path, digits
         TrainConfig(categorical_adversarial="both")
     with pytest.raises(ConfigError, match="--labelled-reconstruction"):
         TrainConfig(categorical_adversarial="joint", labelled_reconstruction=True)
+
+
+def test_a_clustering_model_with_more_clusters_than_classes_reopens(tmp_path):
+    # Its decoder takes a one-hot cluster, not a class: 12 clusters on MNIST's 10 named classes is fine.
+    from aae_core.checkpoint import load_checkpoint
+    from aae_core.data import load_dataset
+    from tests.conftest import make_idx_dir
+
+    data = load_dataset("mnist", make_idx_dir(tmp_path / "mnist", n_train=60, n_eval=20))
+    config = ModelConfig(
+        kind="cluster", latent_dim=2, hidden_dims=(16,), disc_hidden_dims=(16,), categories=12, num_classes=12
+    )
+    result = train(
+        config, TrainConfig(epochs=1), make_prior("gaussian", 2), data, tmp_path / "c.safetensors", progress=False
+    )
+    assert len(load_checkpoint(result.path).metadata["dataset"]["classes"]) == 10
+    model = load_model(result.path)
+    assert model.model.config.categories == 12 and model.atlas is not None

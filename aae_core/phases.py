@@ -235,6 +235,20 @@ def labelled_regularization_step(
     return disc_loss.detach(), gen_loss.detach()
 
 
+def categorical_reconstruction_loss(
+    model: AutoEncoder, out, x: torch.Tensor, autocast: Autocast = nullcontext, margin: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x's reconstruction loss from the encoder's output `out`: from q(y|x) and q(z|x), or for dimred from W·y + z;
+    and that loss plus the hinge that keeps the heads `margin` apart (the same when `margin` is 0)."""
+    with autocast():
+        if model.config.num_classes:
+            logits = model.decode_logits(out.z, y=out.y_logits.softmax(-1))
+        else:
+            logits = model.decode_logits(out.z)
+    loss = reconstruction_loss(logits.float(), x)
+    return loss, loss + head_separation_loss(model.cluster_heads, margin) if margin > 0 else loss
+
+
 def categorical_reconstruction_step(
     model: AutoEncoder,
     x: torch.Tensor,
@@ -248,12 +262,7 @@ def categorical_reconstruction_step(
     Returns the loss on x."""
     with autocast():
         out = model.encode(x)
-        if model.config.num_classes:
-            logits = model.decode_logits(out.z, y=out.y_logits.softmax(-1))
-        else:
-            logits = model.decode_logits(out.z)
-    loss = reconstruction_loss(logits.float(), x)
-    total = loss + head_separation_loss(model.cluster_heads, margin) if margin > 0 else loss
+    loss, total = categorical_reconstruction_loss(model, out, x, autocast, margin)
     if labelled is not None:
         labelled_x, labelled_y = labelled
         with autocast():
@@ -349,16 +358,8 @@ def categorical_joint_step(
     disc_loss, gen_loss = categorical_discriminator_step(model, out, prior, disc_optimizer, generator, autocast, noise)
     with frozen(model.discriminator), frozen(model.y_discriminator):
         adversarial = gen_loss()
-        with autocast():
-            if model.config.num_classes:
-                logits = model.decode_logits(out.z, y=out.y_logits.softmax(-1))
-            else:
-                logits = model.decode_logits(out.z)
-        recon = reconstruction_loss(logits.float(), x)
-        total = recon + weight * adversarial
-        if margin > 0:
-            total = total + head_separation_loss(model.cluster_heads, margin)
-        optimizer_step(autoencoder_optimizer, total)
+        recon, total = categorical_reconstruction_loss(model, out, x, autocast, margin)
+        optimizer_step(autoencoder_optimizer, total + weight * adversarial)
     return recon.detach(), disc_loss, adversarial.detach()
 
 

@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast where supported")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each seed whose checkpoint is in --out up to --epochs, with its validation record (runs in "
+        "pieces); the others start fresh",
+    )
+    r.add_argument(
         "--set",
         action="append",
         default=[],
@@ -367,6 +373,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         precision=args.precision,
         settings=settings,
+        resume=args.resume,
     )
     print(reproduce.markdown_table(rows))
     md, js = reproduce.write_tables(rows, args.out)

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
+from .checkpoint import load_checkpoint
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import DataSplits, ImageData
 from .evaluation import evaluate
@@ -121,18 +123,103 @@ def parzen_score(checkpoint: Path, data: DataSplits, seed: int, samples: int = 1
 
 @dataclass
 class BestEpoch:
-    """The epoch with the lowest validation error so far, and a copy of its weights."""
+    """The epoch with the lowest validation error so far, and a copy of its weights. With a `record` path, every
+    epoch's scores are written there and the best weights beside it, so that `--resume` can continue the run."""
 
     error: float = math.inf
     epoch: int = 0
     weights: dict[str, torch.Tensor] | None = None
     history: list[float] = field(default_factory=list)  # every epoch's validation error, in %
+    test_error: float | None = None  # the best epoch's test error in %, once measured
+    record: Path | None = None
 
     def update(self, state: TrainingState, error: float) -> None:
         self.history.append(100 * error)
         if error < self.error:
-            self.error, self.epoch = error, state.epoch
+            self.error, self.epoch, self.test_error = error, state.epoch, None
             self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            if self.record is not None:
+                weights = {k: v.to("cpu").contiguous() for k, v in self.weights.items()}
+                _write_atomically(self.weights_path, lambda tmp: save_file(weights, tmp))
+        self.save()
+
+    @property
+    def weights_path(self) -> Path:
+        assert self.record is not None
+        return self.record.with_name(self.record.name.removesuffix(".validation.json") + ".best.safetensors")
+
+    def save(self) -> None:
+        if self.record is None:
+            return
+        saved = {"history": self.history, "best_epoch": self.epoch, "best_error": 100 * self.error}
+        text = json.dumps({**saved, "best_test": self.test_error}, indent=1) + "\n"
+        _write_atomically(self.record, lambda tmp: Path(tmp).write_text(text))
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(str(tmp))
+    tmp.replace(path)
+
+
+def record_path(out_dir: Path, name: str, seed: int) -> Path:
+    """Where a run's per-epoch validation scores are kept (its best weights go beside, as .best.safetensors)."""
+    return out_dir / f"{name}-seed{seed}.validation.json"
+
+
+def earlier_scores(out_dir: Path, name: str, seed: int, epochs_done: int) -> BestEpoch:
+    """The validation record of a run that `--resume` continues, cut to the `epochs_done` its checkpoint holds: its
+    own record, or for a folder written before records existed, the seed's row in the folder's reproduction.json
+    (whose best epoch then keeps the test error measured then, as its weights were not kept)."""
+    record = record_path(out_dir, name, seed)
+    saved = json.loads(record.read_text()) if record.exists() else _scores_from_table(out_dir, name, seed)
+    where = f"--resume: {name} seed {seed}"
+    if saved is None:
+        raise ConfigError(f"{where} has a checkpoint but no validation record ({record.name}) to continue from")
+    if len(saved["history"]) < epochs_done or saved["best_epoch"] > epochs_done:
+        raise ConfigError(
+            f"{where}: the validation record scores {len(saved['history'])} epochs (best: {saved['best_epoch']}), "
+            f"the checkpoint holds {epochs_done}; run it again without --resume"
+        )
+    best = BestEpoch(saved["best_error"] / 100, saved["best_epoch"], None, saved["history"][:epochs_done])
+    best.test_error, best.record = saved.get("best_test"), record
+    if best.weights_path.exists():
+        best.weights = load_file(best.weights_path)
+    elif best.test_error is None:
+        raise ConfigError(f"{where}: the best epoch's weights ({best.weights_path.name}) are missing")
+    return best
+
+
+def _scores_from_table(out_dir: Path, name: str, seed: int) -> dict[str, Any] | None:
+    table = out_dir / "reproduction.json"
+    rows = json.loads(table.read_text()) if table.exists() else []
+    for row in rows:
+        if row.get("experiment") == name and seed in row.get("seed_ids", []) and "validation_errors" in row:
+            i = row["seed_ids"].index(seed)
+            epoch = row["best_epochs"][i]
+            history = row["validation_errors"][i]
+            return {
+                "history": history,
+                "best_epoch": epoch,
+                "best_error": history[epoch - 1],
+                "best_test": row["ours_best"][i],
+            }
+    return None
+
+
+def check_resumable(path: Path, settings: dict[str, Any], hidden: tuple[int, ...], n_train: int) -> int:
+    """The epochs a seed's checkpoint holds, after checking that it was trained as this call would train it."""
+    meta = load_checkpoint(path).metadata
+    stored = TrainConfig.from_dict(meta["training"]["config"])
+    differs = [k for k, v in settings.items() if getattr(stored, k) != v]
+    if tuple(meta["model"]["config"]["hidden_dims"]) != tuple(hidden):
+        differs.append("hidden")
+    if meta["dataset"]["n_train"] != n_train:
+        differs.append("validation")
+    if differs:
+        raise ConfigError(f"--resume: {path.name} was trained with other {', '.join(differs)} than this call's")
+    return int(meta["training"]["epoch"])
 
 
 def hold_out(data: DataSplits, validation: int) -> tuple[DataSplits, ImageData]:
@@ -170,6 +257,7 @@ def run(
     first_seed: int = 0,
     validation: int = 0,
     settings: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """Train every experiment over `seeds` seeds from `first_seed` on; returns one row per experiment (paper value,
     ours per seed). Separate processes can run different seeds at once.
@@ -177,7 +265,8 @@ def run(
     `ours` is the test error after the last epoch. With `validation` > 0 the last that many training images are held
     out, scored after every epoch, and `ours_best` is the test error of the epoch that scored best on them (the
     test set never picks an epoch); Parzen rows ignore it. `settings` (TrainConfig fields) override each
-    experiment's own.
+    experiment's own. With `resume`, a seed whose checkpoint is in `out_dir` continues from it to `epochs` in all,
+    with its validation record (long runs go in pieces); `minutes` then counts this piece only.
     """
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -191,27 +280,27 @@ def run(
         train_data, val = hold_out(data, validation) if selects else (data, None)
         values, best_values, best_epochs, curves, started = [], [], [], [], time.perf_counter()
         seed_ids = list(range(first_seed, first_seed + seeds))
+        run_settings = {**experiment.settings, **(settings or {})}
         for seed in seed_ids:
             config = model_config(experiment, data, hidden)
             prior = make_prior(experiment.prior, experiment.latent_dim)
             path = out_dir / f"{name}-seed{seed}.safetensors"
-            best = BestEpoch()
+            resumed = resume and path.exists()
+            best = BestEpoch(record=record_path(out_dir, name, seed))
+            if resumed:
+                done = check_resumable(path, run_settings, hidden, len(train_data.train))
+                best = earlier_scores(out_dir, name, seed, done) if selects else best
             fit = train_data.train.subset(torch.arange(min(10000, len(train_data.train))))
             score = partial(score_epoch, best=best, metric=experiment.metric, val=val, fit=fit)
             result = train(
                 config,
-                TrainConfig(
-                    **{**experiment.settings, **(settings or {})},
-                    epochs=epochs,
-                    seed=seed,
-                    labels=experiment.labels,
-                    precision=precision,
-                ),
+                TrainConfig(**run_settings, epochs=epochs, seed=seed, labels=experiment.labels, precision=precision),
                 prior,
                 train_data,
                 path,
                 device=device,
                 progress=progress,
+                resume=path if resumed else None,
                 on_epoch=score if selects else None,
             )
             if experiment.metric == "parzen_ll":
@@ -219,10 +308,13 @@ def run(
                 continue
             values.append(100 * result.metrics[experiment.metric])  # the paper reports percent
             if selects:
-                model = load_model(path).model
-                model.load_state_dict(best.weights)
-                metrics, _ = evaluate(model, prior, train_data, seed=seed)
-                best_values.append(100 * metrics[experiment.metric])
+                if best.weights is not None:  # else the best epoch is an earlier piece's, its test error measured
+                    model = load_model(path).model
+                    model.load_state_dict(best.weights)
+                    metrics, _ = evaluate(model, prior, train_data, seed=seed)
+                    best.test_error = 100 * metrics[experiment.metric]
+                    best.save()
+                best_values.append(best.test_error)
                 best_epochs.append(best.epoch)
                 curves.append([round(e, 3) for e in best.history])
         row = {
@@ -237,7 +329,7 @@ def run(
             "seed_ids": seed_ids,
             "dataset": data.train.name,
             "minutes": (time.perf_counter() - started) / 60,
-            "settings": {**experiment.settings, **(settings or {})},
+            "settings": run_settings,
         }
         if best_values:
             row.update(

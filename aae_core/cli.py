@@ -32,6 +32,7 @@ from .checkpoint import (
 )
 from .config import (
     PRECISIONS,
+    SCHEDULE,
     ConfigError,
     ModelConfig,
     TrainConfig,
@@ -50,6 +51,7 @@ from .inference import LatentModel, load_model
 from .kinds import check_prior, get_kind
 from .priors import PriorError, make_prior, selectable_priors
 from .reproduce import EXPERIMENTS
+from .state import reschedule
 from .train_flags import (
     check_clusters,
     check_output,
@@ -216,6 +218,7 @@ def run_train(args: argparse.Namespace) -> int:
     resume = load_checkpoint(args.resume) if args.resume is not None else None
     if resume is not None:
         check_resume(args, resume)
+        reschedule(resume, {k: getattr(args, k) for k in SCHEDULE if k in args.given})
         training = resume.metadata["training"]
         target = args.epochs if "epochs" in args.given else int(training["config"]["epochs"])
         # A resumed run trains on with its own settings; the flags only repeat them (checked above).

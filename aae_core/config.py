@@ -45,6 +45,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def size_int(text: str) -> int:
     """argparse type: a size from 1 to MAX_SIZE (code size, clusters, mixture components)."""
     value = positive_int(text)
@@ -193,6 +201,12 @@ class TrainConfig:
     lr: float = flag(2e-4, "Adam learning rate, reconstruction phase", type=learning_rate)  # the whole AE / VAE
     disc_lr: float = flag(2e-4, "Adam learning rate, discriminator", type=learning_rate)
     gen_lr: float = flag(2e-4, "Adam learning rate, encoder as generator", type=learning_rate)
+    # A step schedule. At a constant rate the adversarial phases keep the validation error jumping by a few tenths
+    # of a percent from epoch to epoch; a tenth of the rate after the plateau settles it lower (docs/REPRODUCTION.md).
+    lr_decay_epoch: int = flag(
+        0, "after this many epochs, multiply every learning rate by --lr-decay (0: never)", type=nonnegative_int
+    )
+    lr_decay: float = flag(0.1, "the factor of --lr-decay-epoch (0-1)", type=positive_float)
     # Adam betas of the AAE kinds' adversarial optimizers. A long second-moment memory (0.999) keeps Adam from turning
     # the small, noisy adversarial gradients near equilibrium into full-size steps (docs/PRIOR_MATCH.md).
     adversarial_betas: tuple[float, float] = (0.5, 0.999)
@@ -309,6 +323,11 @@ class TrainConfig:
             raise ConfigError(f"--input-mask must be a share from 0 to below 1, got {self.input_mask}")
         if not (self.mmd_weight > 0 and math.isfinite(self.mmd_weight)):
             raise ConfigError(f"--mmd-weight must be a positive number, got {self.mmd_weight}")
+        if self.lr_decay_epoch < 0 or not 0 < self.lr_decay <= 1:
+            raise ConfigError(
+                "--lr-decay-epoch must be >= 0 and --lr-decay from 0 to 1, "
+                f"got {self.lr_decay_epoch} and {self.lr_decay}"
+            )
         if not (self.adversarial_weight > 0 and math.isfinite(self.adversarial_weight)):
             raise ConfigError(f"--adversarial-weight must be a positive number, got {self.adversarial_weight}")
 
@@ -332,7 +351,9 @@ class TrainConfig:
 
 
 # TrainConfig.to_dict omits these at their defaults
-LATER_SETTINGS = ("input_noise", "input_mask", "mmd_weight", "categorical_adversarial")
+LATER_SETTINGS = ("input_noise", "input_mask", "mmd_weight", "categorical_adversarial", "lr_decay_epoch", "lr_decay")
+# The settings of the learning-rate schedule, which a resumed run may change from its current epoch on
+SCHEDULE = ("lr_decay_epoch", "lr_decay")
 
 
 def adversarial_weight_for(config: TrainConfig, input_dim: int) -> float:

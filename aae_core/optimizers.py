@@ -52,3 +52,15 @@ def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bo
     if classify:
         optimizers["classifier"] = adam(list(model.encoder.parameters()), config, lr=config.lr)
     return optimizers
+
+
+# The setting each phase's optimizer takes its learning rate from (every other phase trains at `lr`)
+RATE_OF = {"discriminator": "disc_lr", "generator": "gen_lr"}
+
+
+def schedule_learning_rates(optimizers: Optimizers, config: TrainConfig, epochs_done: int) -> None:
+    """Set every optimizer's learning rate for the next epoch by the step schedule (`lr_decay_epoch`, `lr_decay`)."""
+    factor = config.lr_decay if config.lr_decay_epoch and epochs_done >= config.lr_decay_epoch else 1.0
+    for name, optimizer in optimizers.items():
+        for group in optimizer.param_groups:
+            group["lr"] = getattr(config, RATE_OF.get(name, "lr")) * factor

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .checkpoint import load_checkpoint
-from .config import ConfigError, ModelConfig, TrainConfig
+from .checkpoint import Checkpoint, load_checkpoint
+from .config import SCHEDULE, ConfigError, ModelConfig, TrainConfig
 from .data import DataSplits, ImageData
 from .evaluation import evaluate
 from .inference import load_model
@@ -27,7 +27,7 @@ from .kinds import get_kind
 from .metrics import choose_parzen_sigma, classification_error, clustering_error, encode_all, parzen_log_likelihood
 from .models import AutoEncoder
 from .priors import make_prior
-from .state import TrainingState
+from .state import TrainingState, reschedule
 from .trainer import train
 
 
@@ -208,18 +208,24 @@ def _scores_from_table(out_dir: Path, name: str, seed: int) -> dict[str, Any] | 
     return None
 
 
-def check_resumable(path: Path, settings: dict[str, Any], hidden: tuple[int, ...], n_train: int) -> int:
-    """The epochs a seed's checkpoint holds, after checking that it was trained as this call would train it."""
-    meta = load_checkpoint(path).metadata
+def resumable(path: Path, settings: dict[str, Any], hidden: tuple[int, ...], n_train: int) -> Checkpoint:
+    """A seed's checkpoint, to continue, after checking that it was trained as this call would train it; a
+    learning-rate schedule in `settings` is taken from its current epoch on (`state.reschedule`)."""
+    checkpoint = load_checkpoint(path)
+    meta = checkpoint.metadata
     stored = TrainConfig.from_dict(meta["training"]["config"])
-    differs = [k for k, v in settings.items() if getattr(stored, k) != v]
+    differs = [k for k, v in settings.items() if k not in SCHEDULE and getattr(stored, k) != v]
     if tuple(meta["model"]["config"]["hidden_dims"]) != tuple(hidden):
         differs.append("hidden")
     if meta["dataset"]["n_train"] != n_train:
         differs.append("validation")
     if differs:
         raise ConfigError(f"--resume: {path.name} was trained with other {', '.join(differs)} than this call's")
-    return int(meta["training"]["epoch"])
+    try:
+        reschedule(checkpoint, {k: v for k, v in settings.items() if k in SCHEDULE})
+    except ConfigError as err:
+        raise ConfigError(f"--resume: {path.name}: {err}") from None
+    return checkpoint
 
 
 def hold_out(data: DataSplits, validation: int) -> tuple[DataSplits, ImageData]:
@@ -285,11 +291,12 @@ def run(
             config = model_config(experiment, data, hidden)
             prior = make_prior(experiment.prior, experiment.latent_dim)
             path = out_dir / f"{name}-seed{seed}.safetensors"
-            resumed = resume and path.exists()
+            checkpoint = (
+                resumable(path, run_settings, hidden, len(train_data.train)) if resume and path.exists() else None
+            )
             best = BestEpoch(record=record_path(out_dir, name, seed))
-            if resumed:
-                done = check_resumable(path, run_settings, hidden, len(train_data.train))
-                best = earlier_scores(out_dir, name, seed, done) if selects else best
+            if checkpoint is not None and selects:
+                best = earlier_scores(out_dir, name, seed, int(checkpoint.metadata["training"]["epoch"]))
             fit = train_data.train.subset(torch.arange(min(10000, len(train_data.train))))
             score = partial(score_epoch, best=best, metric=experiment.metric, val=val, fit=fit)
             result = train(
@@ -300,7 +307,7 @@ def run(
                 path,
                 device=device,
                 progress=progress,
-                resume=path if resumed else None,
+                resume=checkpoint,
                 on_epoch=score if selects else None,
             )
             if experiment.metric == "parzen_ll":

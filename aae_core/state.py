@@ -23,7 +23,7 @@ from .checkpoint import (
     stored_prior,
     unpack_optimizer,
 )
-from .config import ConfigError, ModelConfig, TrainConfig
+from .config import SCHEDULE, ConfigError, ModelConfig, TrainConfig
 from .kinds import Optimizers, build_model, get_kind
 from .models import AutoEncoder
 from .priors import Prior
@@ -140,3 +140,22 @@ def state_from_checkpoint(
         state.snapshot_steps = checkpoint.tensors["snapshots.steps"].tolist()
     run = RunInfo(model_config, train_config, stored_prior(checkpoint), meta["dataset"])
     return state, run
+
+
+def reschedule(checkpoint: Checkpoint, schedule: dict[str, Any]) -> None:
+    """Give a run about to be resumed another learning-rate schedule (`lr_decay_epoch`, `lr_decay`), written into its
+    settings. Only a schedule that leaves the epochs already trained as they were is taken: neither the old decay nor
+    the new one may fall before the run's current epoch, so the pieces still make one run with the new schedule."""
+    training = checkpoint.metadata["training"]
+    done = int(training["epoch"])
+    old = TrainConfig.from_dict(training["config"])
+    new = TrainConfig.from_dict({**training["config"], **schedule})  # checks the values
+    if all(getattr(old, k) == getattr(new, k) for k in SCHEDULE):
+        return
+    for config in (old, new):
+        if 0 < config.lr_decay_epoch < done:
+            raise ConfigError(
+                f"the run is at epoch {done}: a learning-rate decay at epoch {config.lr_decay_epoch} would change "
+                "epochs already trained; --lr-decay-epoch must be 0 or at least the current epoch"
+            )
+    training["config"] = {**training["config"], **{k: getattr(new, k) for k in SCHEDULE}}

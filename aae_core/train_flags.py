@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .checkpoint import Checkpoint, CheckpointError, stored_model_config
-from .config import ConfigError, ModelConfig, TrainConfig, flag_names
+from .config import SCHEDULE, ConfigError, ModelConfig, TrainConfig, flag_names
 from .data import DataSplits, exclude_classes
 from .kinds import Kind, build_model
 
@@ -26,7 +26,19 @@ PRIOR_FLAGS = {
 }
 # `train` flags that may differ from a resumed checkpoint's settings: how long and where to train, where the data
 # and the output are. Every other setting comes from the checkpoint, and a flag that contradicts it is refused.
-RESUME_MAY_CHANGE = ("epochs", "device", "threads", "quiet", "out", "data_dir", "download", "image_size", "resume")
+# The learning-rate schedule may change too, from the run's current epoch on (`state.reschedule`).
+RESUME_MAY_CHANGE = (
+    "epochs",
+    "device",
+    "threads",
+    "quiet",
+    "out",
+    "data_dir",
+    "download",
+    "image_size",
+    "resume",
+    *SCHEDULE,
+)
 
 
 def prior_params(args: argparse.Namespace, prior: str) -> dict[str, Any]:

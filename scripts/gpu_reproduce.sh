@@ -63,9 +63,10 @@ step() {  # step NAME SECONDS COMMAND...: run it under its time limit, log to OU
 
 step throughput "$THROUGHPUT_S" python -m benchmarks.train_throughput "${THROUGHPUT[@]}"
 cp "$OUT/throughput.log" "$OUT/throughput.txt"
-# --input-mask 0.5: what the CPU validation runs chose (docs/REPRODUCTION.md)
+# --input-mask 0.5 and the decay after epoch 60: what the CPU validation runs chose (docs/REPRODUCTION.md)
 step semi-supervised-100 "$SEMI_S" python -m aae_core reproduce semi-supervised-100 --seeds 1 --quiet \
-    --set "input_mask=${INPUT_MASK:-0.5}" --device "$DEVICE" --out "$OUT/reproduce" "${EXPERIMENT[@]}"
+    --set "input_mask=${INPUT_MASK:-0.5}" --set "lr_decay_epoch=${LR_DECAY_EPOCH:-60}" --device "$DEVICE" \
+    --out "$OUT/reproduce" "${EXPERIMENT[@]}"
 step clustering-16 "$CLUSTER_S" python -m aae_core reproduce clustering-16 --seeds 1 --quiet \
     --device "$DEVICE" --out "$OUT/reproduce" "${EXPERIMENT[@]}"
 echo "figures in $OUT: device.txt throughput.txt steps.txt *.log reproduce/"

@@ -22,8 +22,9 @@ NOTES = {
     "aae-2d-no9": "Trained without the 9s, for the Anomaly scores page (256-256 MLPs, to fit the folder's budget); "
     "its metrics are of the known classes, the anomaly_auc_* of the 1,009 test 9s against them. The 9s land among "
     "the 4s and 7s, so none of its scores tells them apart (docs/ANOMALY.md).",
-    "semi-supervised-100": "Trained with 100 labels and --input-mask 0.5 (denoising, chosen on a validation split: "
-    "docs/REPRODUCTION.md); exported with --drop-discriminators (the app draws D(z) for 2-D codes only).",
+    "semi-supervised-100": "Trained with 100 labels, --input-mask 0.5 (denoising) and a tenth of the learning rates "
+    "after epoch 60, both chosen on a validation split (docs/REPRODUCTION.md); exported with --drop-discriminators "
+    "(the app draws D(z) for 2-D codes only).",
     "dimred-2d-20": "Paper §7: 2-D codes W·y + z with 20 learned cluster heads (the crosses on the latent map), no "
     "labels, 256-256 MLPs to fit the folder's budget. Not the paper's quality: its clusters overlap (its "
     "cluster_error_paper), docs/REPRODUCTION.md.",

@@ -54,13 +54,10 @@ def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bo
     return optimizers
 
 
-# The setting each phase's optimizer takes its learning rate from (every other phase trains at `lr`)
-RATE_OF = {"discriminator": "disc_lr", "generator": "gen_lr"}
-
-
-def schedule_learning_rates(optimizers: Optimizers, config: TrainConfig, epochs_done: int) -> None:
-    """Set every optimizer's learning rate for the next epoch by the step schedule (`lr_decay_epoch`, `lr_decay`)."""
-    factor = config.lr_decay if config.lr_decay_epoch and epochs_done >= config.lr_decay_epoch else 1.0
-    for name, optimizer in optimizers.items():
-        for group in optimizer.param_groups:
-            group["lr"] = getattr(config, RATE_OF.get(name, "lr")) * factor
+def decay_learning_rates(optimizers: Optimizers, config: TrainConfig, epochs_done: int) -> None:
+    """At the epoch the step schedule names (`lr_decay_epoch`), multiply every optimizer's rate by `lr_decay`. The
+    rates live in the optimizers' state, which checkpoints keep, so a resumed run goes on at the rates it had."""
+    if config.lr_decay_epoch and epochs_done == config.lr_decay_epoch:
+        for optimizer in optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] *= config.lr_decay

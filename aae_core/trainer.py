@@ -28,7 +28,7 @@ from .evaluation import atlas_tensors, encode_atlas, evaluate
 from .kinds import check_prior, get_kind
 from .loop import TrainingDiverged, nonfinite_loss, nonfinite_weight, take_snapshot, train_epoch
 from .models import AutoEncoder
-from .optimizers import schedule_learning_rates
+from .optimizers import decay_learning_rates
 from .priors import Prior
 from .state import RunInfo, TrainingState, new_state, snapshot_index, state_from_checkpoint, state_to_checkpoint
 
@@ -131,8 +131,7 @@ def train(
     with bar, cuda_matmul_precision(torch_device):
         while state.epoch < train_config.epochs:
             bar.set_description(f"{model_config.kind} {prior.name} epoch {state.epoch + 1}/{train_config.epochs}")
-            if train_config.lr_decay_epoch:  # runs without a schedule keep their optimizers' rates untouched
-                schedule_learning_rates(state.optimizers, train_config, state.epoch)
+            decay_learning_rates(state.optimizers, train_config, state.epoch)
             try:
                 epoch_losses = train_epoch(
                     state,

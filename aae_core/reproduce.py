@@ -152,8 +152,8 @@ class BestEpoch:
     def save(self) -> None:
         if self.record is None:
             return
-        saved = {"history": self.history, "best_epoch": self.epoch, "best_error": 100 * self.error}
-        text = json.dumps({**saved, "best_test": self.test_error}, indent=1) + "\n"
+        saved = {"history": self.history, "best_epoch": self.epoch, "best_test": self.test_error}
+        text = json.dumps(saved, indent=1) + "\n"
         _write_atomically(self.record, lambda tmp: Path(tmp).write_text(text))
 
 
@@ -183,7 +183,8 @@ def earlier_scores(out_dir: Path, name: str, seed: int, epochs_done: int) -> Bes
             f"{where}: the validation record scores {len(saved['history'])} epochs (best: {saved['best_epoch']}), "
             f"the checkpoint holds {epochs_done}; run it again without --resume"
         )
-    best = BestEpoch(saved["best_error"] / 100, saved["best_epoch"], None, saved["history"][:epochs_done])
+    history, epoch = saved["history"][:epochs_done], saved["best_epoch"]
+    best = BestEpoch(history[epoch - 1] / 100, epoch, None, history)
     best.test_error, best.record = saved.get("best_test"), record
     if best.weights_path.exists():
         best.weights = load_file(best.weights_path)
@@ -198,12 +199,9 @@ def _scores_from_table(out_dir: Path, name: str, seed: int) -> dict[str, Any] | 
     for row in rows:
         if row.get("experiment") == name and seed in row.get("seed_ids", []) and "validation_errors" in row:
             i = row["seed_ids"].index(seed)
-            epoch = row["best_epochs"][i]
-            history = row["validation_errors"][i]
             return {
-                "history": history,
-                "best_epoch": epoch,
-                "best_error": history[epoch - 1],
+                "history": row["validation_errors"][i],
+                "best_epoch": row["best_epochs"][i],
                 "best_test": row["ours_best"][i],
             }
     return None

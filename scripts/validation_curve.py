@@ -6,23 +6,31 @@ docs/REPRODUCTION.md were compared.
 
     PYTHONPATH=. python scripts/validation_curve.py --data-dir ../shared/data/mnist --kind semi-supervised \
         --labels 100 --epochs 15 --instance-noise 0.3
+
+Screens of one optimizer's rate or betas (`--scale-lr classifier=0.25`, `--betas generator=0.5:0.999`), of an
+instance noise that shrinks during training (`--instance-noise-from 20=0.15`), and of an exponential moving average
+of the weights (`--ema 0.999`, scored beside the live weights as ema_*) need no change to the package.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from aae_core.config import ModelConfig, TrainConfig
-from aae_core.data import load_dataset
-from aae_core.kinds import KINDS
+from aae_core.data import ImageData, load_dataset
+from aae_core.kinds import KINDS, Kind
 from aae_core.loop import train_epoch
 from aae_core.metrics import clustering_error, encode_all
 from aae_core.priors import make_prior
-from aae_core.state import new_state
+from aae_core.state import TrainingState, new_state
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,7 +53,78 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--precision", default="bf16")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument(
+        "--scale-lr",
+        action="append",
+        default=[],
+        metavar="OPTIMIZER=FACTOR",
+        help="multiply one optimizer's rate (autoencoder, discriminator, generator, classifier)",
+    )
+    p.add_argument("--betas", action="append", default=[], metavar="OPTIMIZER=B1:B2", help="one optimizer's betas")
+    p.add_argument(
+        "--instance-noise-from",
+        action="append",
+        default=[],
+        metavar="EPOCH=STD",
+        help="the instance noise from this epoch on (repeatable: a step schedule)",
+    )
+    p.add_argument("--ema", type=float, default=0.0, help="also score an EMA of the weights with this decay per step")
     return p.parse_args()
+
+
+def pairs(items: list[str], value: Callable[[str], Any] = float) -> dict[str, Any]:
+    """NAME=VALUE flags as a dict."""
+    return {name: value(v) for name, v in (item.split("=", 1) for item in items)}
+
+
+def adjust_optimizers(state: TrainingState, scale_lr: dict[str, float], betas: dict[str, tuple[float, float]]) -> None:
+    """Scale the named optimizers' rates and set their betas (a screen, not a package setting)."""
+    unknown = sorted((set(scale_lr) | set(betas)) - set(state.optimizers))
+    if unknown:
+        raise SystemExit(f"no optimizer {', '.join(unknown)}: this model has {', '.join(state.optimizers)}")
+    for name, factor in scale_lr.items():
+        for group in state.optimizers[name].param_groups:
+            group["lr"] *= factor
+    for name, (b1, b2) in betas.items():
+        for group in state.optimizers[name].param_groups:
+            group["betas"] = (b1, b2)
+
+
+def with_ema(kind: Kind, ema_model: torch.nn.Module, decay: float) -> Kind:
+    """`kind` whose every update also moves `ema_model`'s weights towards the trained model's."""
+
+    def update(model, *args, **kwargs):
+        losses = kind.update(model, *args, **kwargs)
+        with torch.no_grad():
+            for averaged, live in zip(ema_model.parameters(), model.parameters(), strict=True):
+                averaged.lerp_(live, 1 - decay)
+        return losses
+
+    return dataclasses.replace(kind, update=update)
+
+
+def noise_at(epoch: int, default: float, schedule: dict[int, float]) -> float:
+    """The instance noise of the epoch after `epoch` completed ones, by the step schedule."""
+    started = [start for start in schedule if start <= epoch]
+    return schedule[max(started)] if started else default
+
+
+def validation_scores(
+    model: torch.nn.Module, kind_name: str, train: ImageData, val: ImageData, n_train: int
+) -> dict[str, float]:
+    """Validation error (semi-supervised), or both clustering errors and the clusters used (cluster)."""
+    with torch.no_grad():
+        probs = encode_all(model, val.images, part="y_logits").softmax(-1)
+        if kind_name == "semi-supervised":
+            return {"val_error": float((probs.argmax(1) != val.labels).float().mean())}
+        fit = train.subset(torch.arange(min(10000, n_train)))
+        fit_probs = encode_all(model, fit.images, part="y_logits").softmax(-1)
+        scores = {
+            f"val_error_{protocol}": clustering_error(probs, val.labels, fit_probs, fit.labels, protocol)
+            for protocol in ("paper", "majority")
+        }
+        scores["clusters_used"] = int(probs.argmax(1).unique().numel())
+        return scores
 
 
 def main() -> None:
@@ -81,28 +160,31 @@ def main() -> None:
         snapshots_per_epoch=0,
     )
     state = new_state(config, settings, torch.device("cpu"))
+    adjust_optimizers(state, pairs(args.scale_lr), pairs(args.betas, lambda v: tuple(map(float, v.split(":")))))
+    noise_schedule = {int(epoch): std for epoch, std in pairs(args.instance_noise_from).items()}
+    ema_model = copy.deepcopy(state.model).eval() if args.ema else None
+    update_kind = with_ema(kind, ema_model, args.ema) if ema_model is not None else kind
     labels, _ = kind.visible_labels(settings, train.labels)
     pool = (train.images[labels >= 0], labels[labels >= 0]) if "class" in kind.loss_names(settings) else None
     print(json.dumps(vars(args)), flush=True)
     prior = make_prior("gaussian", latent)
     started = time.perf_counter()
     for _ in range(args.epochs):
-        losses = train_epoch(state, kind, prior, train.images, settings, val.images[:1], labels=labels, pool=pool)
+        epoch_settings = dataclasses.replace(
+            settings, instance_noise=noise_at(state.epoch, settings.instance_noise, noise_schedule)
+        )
+        losses = train_epoch(
+            state, update_kind, prior, train.images, epoch_settings, val.images[:1], labels=labels, pool=pool
+        )
         state.epoch += 1
-        with torch.no_grad():
-            probs = encode_all(state.model, val.images, part="y_logits").softmax(-1)
-            if args.kind == "semi-supervised":
-                scores = {"val_error": float((probs.argmax(1) != val.labels).float().mean())}
-            else:
-                fit = train.subset(torch.arange(min(10000, n_train)))
-                fit_probs = encode_all(state.model, fit.images, part="y_logits").softmax(-1)
-                scores = {
-                    f"val_error_{protocol}": clustering_error(probs, val.labels, fit_probs, fit.labels, protocol)
-                    for protocol in ("paper", "majority")
-                }
-                scores["clusters_used"] = int(probs.argmax(1).unique().numel())
+        scores = validation_scores(state.model, args.kind, train, val, n_train)
+        if ema_model is not None:
+            ema = validation_scores(ema_model, args.kind, train, val, n_train)
+            scores.update({f"ema_{name}": value for name, value in ema.items()})
         elapsed = time.perf_counter() - started
         shown = {**scores, **{k: round(v, 4) for k, v in losses.items()}}
+        if noise_schedule:
+            shown["instance_noise"] = epoch_settings.instance_noise
         print(f"epoch {state.epoch} {elapsed:.0f}s " + " ".join(f"{k}={v:.4g}" for k, v in shown.items()), flush=True)
 
 

@@ -206,6 +206,27 @@ def test_validation_curve_script_scores_a_held_out_split_every_epoch(tmp_path, k
         assert 0 <= float(fields[score]) <= 1 and "recon" in fields
 
 
+def test_validation_curve_screens_rates_noise_schedule_and_an_average_of_the_weights(tmp_path):
+    data = make_idx_dir(tmp_path / "mnist", n_train=200)
+    base = [sys.executable, "scripts/validation_curve.py", "--data-dir", str(data), "--labels", "20"]
+    base += ["--validation", "50", "--epochs", "2", "--hidden", "16", "--precision", "fp32"]
+    screens = ["--scale-lr", "classifier=0.5", "--betas", "generator=0.5:0.999", "--instance-noise-from", "1=0.1"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        base + screens + ["--ema", "0.9"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    epochs = [
+        dict(i.split("=") for i in line.split()[3:]) for line in result.stdout.splitlines() if line[:6] == "epoch "
+    ]
+    assert [float(e["instance_noise"]) for e in epochs] == [0.3, 0.1]  # the default, then the schedule's
+    assert all(0 <= float(e["ema_val_error"]) <= 1 for e in epochs)
+    wrong = subprocess.run(
+        base + ["--scale-lr", "critic=2"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert wrong.returncode != 0 and "no optimizer critic" in wrong.stderr
+
+
 def test_reproduce_measures_the_vae_beside_the_aae_with_the_same_parzen_code(tmp_path):
     out = tmp_path / "repro"
     flags = ("--dataset", "digits", "--seeds", "1", "--epochs", "1", "--hidden", "16,16", "--quiet", "--out", str(out))

@@ -40,7 +40,7 @@ models=(
   # --input-mask 0.5 and the decay after epoch 60: chosen on a validation split (docs/REPRODUCTION.md); one snapshot
   # per epoch saves room. Its discriminators stay out of the slim copy: the app draws D(z) for 2-D codes only.
   "semi-supervised-100|80|--model semi-supervised --labels 100 --prior gaussian --latent-dim 10 --input-mask 0.5 --lr-decay-epoch 60 --snapshots-per-epoch 1|--drop-discriminators"
-  # 67 epochs: the best epoch of the same run on a validation split (docs/REPRODUCTION.md); one snapshot per epoch
+  # 67 epochs: the best epoch of the same recipe on a validation split (docs/REPRODUCTION.md); one snapshot per epoch
   # and no discriminators, as above.
   "cluster-16|67|--model cluster --clusters 16 --prior gaussian --latent-dim 5 --snapshots-per-epoch 1|--drop-discriminators"
   "aae-8d-gaussian||--model aae --prior gaussian --latent-dim 8"

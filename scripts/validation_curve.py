@@ -72,9 +72,18 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def pairs(items: list[str], value: Callable[[str], Any] = float) -> dict[str, Any]:
-    """NAME=VALUE flags as a dict."""
-    return {name: value(v) for name, v in (item.split("=", 1) for item in items)}
+def pairs(items: list[str], form: str, value: Callable[[str], Any] = float, key: Callable[[str], Any] = str) -> dict:
+    """NAME=VALUE flags as a dict; `form` names the expected shape in the error."""
+    try:
+        return {key(name): value(v) for name, v in (item.split("=", 1) for item in items)}
+    except ValueError:
+        raise SystemExit(f"expected {form}, got {' '.join(items)}") from None
+
+
+def beta_pair(text: str) -> tuple[float, float]:
+    """ "0.5:0.999" as (0.5, 0.999)."""
+    b1, b2 = (float(v) for v in text.split(":"))
+    return b1, b2
 
 
 def adjust_optimizers(state: TrainingState, scale_lr: dict[str, float], betas: dict[str, tuple[float, float]]) -> None:
@@ -88,6 +97,9 @@ def adjust_optimizers(state: TrainingState, scale_lr: dict[str, float], betas: d
     for name, (b1, b2) in betas.items():
         for group in state.optimizers[name].param_groups:
             group["betas"] = (b1, b2)
+    for name in sorted(set(scale_lr) | set(betas)):
+        group = state.optimizers[name].param_groups[0]
+        print(f"optimizer {name}: lr={group['lr']:g} betas={group['betas'][0]:g},{group['betas'][1]:g}", flush=True)
 
 
 def with_ema(kind: Kind, ema_model: torch.nn.Module, decay: float) -> Kind:
@@ -129,6 +141,9 @@ def validation_scores(
 
 def main() -> None:
     args = parse_args()
+    scale_lr = pairs(args.scale_lr, "--scale-lr OPTIMIZER=FACTOR")
+    betas = pairs(args.betas, "--betas OPTIMIZER=B1:B2", beta_pair)
+    noise_schedule = pairs(args.instance_noise_from, "--instance-noise-from EPOCH=STD", key=int)
     if args.threads:
         torch.set_num_threads(args.threads)
     full = load_dataset("mnist", args.data_dir).train
@@ -160,8 +175,7 @@ def main() -> None:
         snapshots_per_epoch=0,
     )
     state = new_state(config, settings, torch.device("cpu"))
-    adjust_optimizers(state, pairs(args.scale_lr), pairs(args.betas, lambda v: tuple(map(float, v.split(":")))))
-    noise_schedule = {int(epoch): std for epoch, std in pairs(args.instance_noise_from).items()}
+    adjust_optimizers(state, scale_lr, betas)
     ema_model = copy.deepcopy(state.model).eval() if args.ema else None
     update_kind = with_ema(kind, ema_model, args.ema) if ema_model is not None else kind
     labels, _ = kind.visible_labels(settings, train.labels)

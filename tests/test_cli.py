@@ -219,12 +219,18 @@ def test_validation_curve_screens_rates_noise_schedule_and_an_average_of_the_wei
     epochs = [
         dict(i.split("=") for i in line.split()[3:]) for line in result.stdout.splitlines() if line[:6] == "epoch "
     ]
+    assert "optimizer classifier: lr=0.0001 betas=0.9,0.999" in result.stdout  # 2e-4 halved
+    assert "optimizer generator: lr=0.0002 betas=0.5,0.999" in result.stdout
     assert [float(e["instance_noise"]) for e in epochs] == [0.3, 0.1]  # the default, then the schedule's
     assert all(0 <= float(e["ema_val_error"]) <= 1 for e in epochs)
     wrong = subprocess.run(
         base + ["--scale-lr", "critic=2"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
     )
     assert wrong.returncode != 0 and "no optimizer critic" in wrong.stderr
+    malformed = subprocess.run(
+        base + ["--ema", "0.9", "--betas", "generator"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert malformed.returncode != 0 and "expected --betas OPTIMIZER=B1:B2" in malformed.stderr
 
 
 def test_reproduce_measures_the_vae_beside_the_aae_with_the_same_parzen_code(tmp_path):

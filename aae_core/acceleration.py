@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError
+from .models import evaluating
 
 Autocast = Callable[[], AbstractContextManager]
 
@@ -78,7 +79,7 @@ def compile_modules(modules: list[nn.Module], device: torch.device, sample_input
     try:
         for module, x in zip(modules, sample_inputs, strict=True):
             module.compile()
-            with torch.no_grad():
+            with torch.no_grad(), evaluating(module):  # leaves batch-norm statistics as they were
                 module(x)
     except Exception as err:  # any compiler failure means: fall back to eager
         for module in modules:

@@ -31,6 +31,7 @@ from .checkpoint import (
     stored_prior,
 )
 from .config import (
+    ENCODER_NORMS,
     PRECISIONS,
     SCHEDULE,
     ConfigError,
@@ -178,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--epochs", type=positive_int, default=100, help="epochs per run")
     r.add_argument("--hidden", type=layer_sizes, default=ModelConfig.hidden_dims, help="hidden sizes of every network")
+    r.add_argument(
+        "--encoder-norm",
+        choices=ENCODER_NORMS,
+        default=None,
+        help="normalization in the encoder's hidden layers (default: each experiment's own)",
+    )
     r.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     r.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="folder for checkpoints and tables")
     r.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast where supported")
@@ -372,6 +379,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         out_dir=args.out,
         hidden=args.hidden,
+        encoder_norm=args.encoder_norm,
         device=args.device,
         progress=not args.quiet,
         precision=args.precision,

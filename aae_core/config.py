@@ -16,6 +16,7 @@ from typing import Any
 PRECISIONS = ("fp32", "bf16")
 ADVERSARIAL_MODES = ("joint", "phases")
 ENCODER_KINDS = ("deterministic", "gaussian", "universal")
+ENCODER_NORMS = ("none", "batch")  # "batch": batch normalization in the encoder's hidden layers (paper A.3)
 
 
 class ConfigError(ValueError):
@@ -146,6 +147,8 @@ class ModelConfig:
     label_slots: int = 0  # labels shown to the discriminator, plus one "unlabelled" slot (paper §2.3, Fig. 3)
     # dimred: cluster heads closer than this are pushed apart (paper §7's η)
     head_margin: float = flag(4.0, "dimred: least distance of cluster heads", type=float)
+    # The paper's clustering AAE batch-normalizes its encoder's hidden layers (appendix A.3)
+    encoder_norm: str = flag("none", "normalization in the encoder's hidden layers", choices=ENCODER_NORMS)
 
     def __post_init__(self) -> None:
         from .kinds import KINDS  # the registry imports the models, which import this module
@@ -157,6 +160,10 @@ class ModelConfig:
             raise ConfigError(f"unknown model {self.kind!r}; choose one of: {', '.join(KINDS)}")
         if self.encoder not in ENCODER_KINDS:
             raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of: {', '.join(ENCODER_KINDS)}")
+        if self.encoder_norm not in ENCODER_NORMS:
+            raise ConfigError(
+                f"unknown encoder normalization {self.encoder_norm!r}; choose one of: {', '.join(ENCODER_NORMS)}"
+            )
         if self.input_dim < 1 or self.latent_dim < 1 or self.noise_dim < 1:
             raise ConfigError("input, latent and noise sizes must be >= 1")
         if min(self.num_classes, self.categories, self.label_slots) < 0:
@@ -174,7 +181,13 @@ class ModelConfig:
             raise ConfigError("hidden layer sizes must be >= 1 (and the encoder needs at least one)")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings a checkpoint stores; those added later are left out at their defaults, so that a model that
+        does not use them writes the same bytes as before they existed."""
+        values = asdict(self)
+        for name in LATER_MODEL_SETTINGS:
+            if values[name] == getattr(ModelConfig, name):
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -350,7 +363,8 @@ class TrainConfig:
         return cls(**values)
 
 
-# TrainConfig.to_dict omits these at their defaults
+# ModelConfig.to_dict and TrainConfig.to_dict omit these at their defaults
+LATER_MODEL_SETTINGS = ("encoder_norm",)
 LATER_SETTINGS = ("input_noise", "input_mask", "mmd_weight", "categorical_adversarial", "lr_decay_epoch", "lr_decay")
 # The settings of the learning-rate schedule, which a resumed run may change from its current epoch on
 SCHEDULE = ("lr_decay_epoch", "lr_decay")

@@ -17,6 +17,7 @@ from . import distributed
 from .acceleration import make_autocast
 from .config import TrainConfig
 from .kinds import Kind
+from .models import evaluating
 from .phases import Batch, corrupted_inputs
 from .priors import Prior
 from .state import TrainingState
@@ -47,6 +48,13 @@ def nonfinite_weight(model: torch.nn.Module) -> str | None:
     if bool(finite.all()):
         return None
     return f"weight {named[int((~finite).nonzero()[0])][0]} is not finite"
+
+
+def examples_per_epoch(n: int, batch_size: int, model: torch.nn.Module) -> int:
+    """How many of `n` shuffled examples an epoch trains on: all, unless batch normalization would meet a last
+    minibatch of one image, which it cannot train on; that image is then left out of the epoch."""
+    batch_norm = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+    return n - 1 if batch_norm and n % batch_size == 1 else n
 
 
 def train_epoch(
@@ -85,7 +93,7 @@ def train_epoch(
     else:
         order = sharding.order(images.shape[0], state.epoch, images.device)
         sharding.reseed(state.generator, state.epoch)
-    n = order.shape[0]
+    n = examples_per_epoch(order.shape[0], config.batch_size, state.model)
     steps = math.ceil(n / config.batch_size)
     snapshot_every = max(1, steps // config.snapshots_per_epoch) if config.snapshots_per_epoch else 0
     totals = torch.zeros(len(loss_names), device=images.device)  # summed on the device: no per-step sync
@@ -125,5 +133,6 @@ def train_epoch(
 @torch.no_grad()
 def take_snapshot(state: TrainingState, snapshot_images: torch.Tensor) -> None:
     """Record the codes of the snapshot subset now (a frame of the app's training replay)."""
-    state.snapshot_codes.append(state.model.encode(snapshot_images, sample=False).z)
+    with evaluating(state.model):
+        state.snapshot_codes.append(state.model.encode(snapshot_images, sample=False).z)
     state.snapshot_steps.append(state.step)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .losses import reconstruction_loss
-from .models import AutoEncoder
+from .models import AutoEncoder, evaluating
 from .priors import Prior
 
 
@@ -20,12 +20,13 @@ def encode_all(model: AutoEncoder, images: torch.Tensor, batch_size: int = 2000,
     `part` names the EncoderOutput field: "z" (the code), "y_logits" (class head), "style" (dimred's Gaussian part).
     """
     device = next(model.parameters()).device
-    return torch.cat(
-        [
-            getattr(model.encode(images[i : i + batch_size].to(device), sample=False), part)
-            for i in range(0, len(images), batch_size)
-        ]
-    )
+    with evaluating(model):
+        return torch.cat(
+            [
+                getattr(model.encode(images[i : i + batch_size].to(device), sample=False), part)
+                for i in range(0, len(images), batch_size)
+            ]
+        )
 
 
 @torch.no_grad()
@@ -36,12 +37,13 @@ def reconstruction_error(
     labels, for a supervised model's decoder)."""
     device = next(model.parameters()).device
     nll = mse = 0.0
-    for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size].to(device)
-        y = None if labels is None else labels[i : i + batch_size].to(device)
-        logits = model.reconstruct_logits(x, y)
-        nll += float(reconstruction_loss(logits, x)) * len(x)
-        mse += float((torch.sigmoid(logits) - x).pow(2).mean(1).sum())
+    with evaluating(model):
+        for i in range(0, len(images), batch_size):
+            x = images[i : i + batch_size].to(device)
+            y = None if labels is None else labels[i : i + batch_size].to(device)
+            logits = model.reconstruct_logits(x, y)
+            nll += float(reconstruction_loss(logits, x)) * len(x)
+            mse += float((torch.sigmoid(logits) - x).pow(2).mean(1).sum())
     return {"recon_nll": nll / len(images), "recon_mse": mse / len(images)}
 
 

@@ -8,6 +8,8 @@ of 1000 ReLU units.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,14 +19,30 @@ from torch import nn
 from .config import ConfigError, ModelConfig
 
 
-def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
-    """Linear-ReLU stack ending in a linear layer."""
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, norm: str = "none") -> nn.Sequential:
+    """Linear-ReLU stack ending in a linear layer; `norm="batch"` puts batch normalization before each ReLU."""
     layers: list[nn.Module] = []
     for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.ReLU()]
+        layers += [nn.Linear(in_dim, width), *normalization(norm, width), nn.ReLU()]
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
+
+
+def normalization(norm: str, width: int) -> list[nn.Module]:
+    """The layers `norm` (ModelConfig.encoder_norm) puts after a hidden linear layer of `width` units."""
+    return [nn.BatchNorm1d(width)] if norm == "batch" else []
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block (batch normalization uses its running statistics), restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @dataclass
@@ -47,7 +65,7 @@ class Encoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.noise_dim = self.noise_inputs(config)
-        self.net = mlp(config.input_dim + self.noise_dim, config.hidden_dims, self.out_dim(config))
+        self.net = mlp(config.input_dim + self.noise_dim, config.hidden_dims, self.out_dim(config), config.encoder_norm)
 
     @staticmethod
     def noise_inputs(config: ModelConfig) -> int:
@@ -209,7 +227,10 @@ class CategoricalEncoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         *trunk, last = config.hidden_dims
-        self.trunk = nn.Sequential(mlp(config.input_dim, tuple(trunk), last), nn.ReLU())
+        norm = config.encoder_norm
+        self.trunk = nn.Sequential(
+            mlp(config.input_dim, tuple(trunk), last, norm), *normalization(norm, last), nn.ReLU()
+        )
         self.y_head = nn.Linear(last, config.categories)
         self.z_head = nn.Linear(last, config.latent_dim)
 

@@ -45,6 +45,7 @@ class Experiment:
     prior: str = "gaussian"
     # TrainConfig settings of this experiment beside the defaults (chosen on a validation split; docs/REPRODUCTION.md)
     settings: dict[str, Any] = field(default_factory=dict)
+    encoder_norm: str = "none"  # ModelConfig.encoder_norm
 
 
 # Denoising (--input-mask 0.5) and a tenth of the learning rates after epoch 60, where the error stops falling: both
@@ -99,7 +100,10 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return settings
 
 
-def model_config(experiment: Experiment, data: DataSplits, hidden: tuple[int, ...]) -> ModelConfig:
+def model_config(
+    experiment: Experiment, data: DataSplits, hidden: tuple[int, ...], encoder_norm: str | None = None
+) -> ModelConfig:
+    """The experiment's architecture at these hidden sizes (and encoder normalization, when given)."""
     classes = int(data.train.labels.max()) + 1
     sizes = get_kind(experiment.kind).sizes(classes, experiment.sizes.get("clusters", classes), experiment.labels)
     return ModelConfig(
@@ -108,6 +112,7 @@ def model_config(experiment: Experiment, data: DataSplits, hidden: tuple[int, ..
         latent_dim=experiment.latent_dim,
         hidden_dims=hidden,
         disc_hidden_dims=hidden,
+        encoder_norm=experiment.encoder_norm if encoder_norm is None else encoder_norm,
         **sizes,
     )
 
@@ -207,15 +212,18 @@ def _scores_from_table(out_dir: Path, name: str, seed: int) -> dict[str, Any] | 
     return None
 
 
-def resumable(path: Path, settings: dict[str, Any], hidden: tuple[int, ...], n_train: int) -> Checkpoint:
+def resumable(path: Path, settings: dict[str, Any], config: ModelConfig, n_train: int) -> Checkpoint:
     """A seed's checkpoint, to continue, after checking that it was trained as this call would train it; a
     learning-rate schedule in `settings` is taken from its current epoch on (`state.reschedule`)."""
     checkpoint = load_checkpoint(path)
     meta = checkpoint.metadata
     stored = TrainConfig.from_dict(meta["training"]["config"])
     differs = [k for k, v in settings.items() if k not in SCHEDULE and getattr(stored, k) != v]
-    if tuple(meta["model"]["config"]["hidden_dims"]) != tuple(hidden):
+    stored_model = ModelConfig.from_dict(meta["model"]["config"])
+    if stored_model.hidden_dims != config.hidden_dims:
         differs.append("hidden")
+    if stored_model.encoder_norm != config.encoder_norm:
+        differs.append("encoder-norm")
     if meta["dataset"]["n_train"] != n_train:
         differs.append("validation")
     if differs:
@@ -256,6 +264,7 @@ def run(
     epochs: int,
     out_dir: Path,
     hidden: tuple[int, ...] = (1000, 1000),
+    encoder_norm: str | None = None,
     device: str = "auto",
     progress: bool = True,
     precision: str = "fp32",
@@ -269,9 +278,9 @@ def run(
 
     `ours` is the test error after the last epoch. With `validation` > 0 the last that many training images are held
     out, scored after every epoch, and `ours_best` is the test error of the epoch that scored best on them (the
-    test set never picks an epoch); Parzen rows ignore it. `settings` (TrainConfig fields) override each
-    experiment's own. With `resume`, a seed whose checkpoint is in `out_dir` continues from it to `epochs` in all,
-    with its validation record (long runs go in pieces); `minutes` then counts this piece only.
+    test set never picks an epoch); Parzen rows ignore it. `settings` (TrainConfig fields) and `encoder_norm`
+    override each experiment's own. With `resume`, a seed whose checkpoint is in `out_dir` continues from it to
+    `epochs` in all, with its validation record (long runs go in pieces); `minutes` then counts this piece only.
     """
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -287,11 +296,11 @@ def run(
         seed_ids = list(range(first_seed, first_seed + seeds))
         run_settings = {**experiment.settings, **(settings or {})}
         for seed in seed_ids:
-            config = model_config(experiment, data, hidden)
+            config = model_config(experiment, data, hidden, encoder_norm)
             prior = make_prior(experiment.prior, experiment.latent_dim)
             path = out_dir / f"{name}-seed{seed}.safetensors"
             checkpoint = (
-                resumable(path, run_settings, hidden, len(train_data.train)) if resume and path.exists() else None
+                resumable(path, run_settings, config, len(train_data.train)) if resume and path.exists() else None
             )
             best = BestEpoch(record=record_path(out_dir, name, seed))
             if checkpoint is not None and selects:
@@ -336,6 +345,7 @@ def run(
             "dataset": data.train.name,
             "minutes": (time.perf_counter() - started) / 60,
             "settings": run_settings,
+            "encoder_norm": config.encoder_norm,
         }
         if best_values:
             row.update(

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .config import ENCODER_KINDS, ConfigError, ModelConfig, TrainConfig
+from .config import ENCODER_KINDS, ENCODER_NORMS, ConfigError, ModelConfig, TrainConfig
 
 MAX_LAYER = 1 << 20  # units in one layer; larger claims are refused before the shapes are even compared
 MAX_LAYERS = 1024  # hidden layers of one network
@@ -119,6 +119,9 @@ def model_section(metadata: Mapping[str, Any]) -> dict[str, Any]:
     encoder = _str(config.get("encoder", ModelConfig.encoder), "model.config.encoder")
     if encoder not in ENCODER_KINDS:
         raise SchemaError(f"'model.config.encoder' is {encoder!r}, not one of {', '.join(ENCODER_KINDS)}")
+    norm = _str(config.get("encoder_norm", ModelConfig.encoder_norm), "model.config.encoder_norm")
+    if norm not in ENCODER_NORMS:
+        raise SchemaError(f"'model.config.encoder_norm' is {norm!r}, not one of {', '.join(ENCODER_NORMS)}")
     for name, (low, high) in _SIZES.items():
         if name in config:
             _int(config[name], f"model.config.{name}", low, high)

@@ -26,7 +26,7 @@ from .data import DataSplits
 from .devices import resolve_device
 from .evaluation import atlas_tensors, encode_atlas, evaluate
 from .kinds import check_prior, get_kind
-from .loop import TrainingDiverged, nonfinite_loss, nonfinite_weight, take_snapshot, train_epoch
+from .loop import TrainingDiverged, examples_per_epoch, nonfinite_loss, nonfinite_weight, take_snapshot, train_epoch
 from .models import AutoEncoder
 from .optimizers import decay_learning_rates
 from .priors import Prior
@@ -117,7 +117,10 @@ def train(
     if not state.snapshot_codes and train_config.snapshots_per_epoch:
         take_snapshot(state, snapshot_images)  # the codes before training: the first frame of the replay
 
-    steps_per_epoch = math.ceil(distributed.shard_size(len(images), dist_context) / train_config.batch_size)
+    shard = distributed.shard_size(len(images), dist_context)
+    steps_per_epoch = math.ceil(
+        examples_per_epoch(shard, train_config.batch_size, state.model) / train_config.batch_size
+    )
     bar = tqdm(
         total=train_config.epochs * steps_per_epoch,
         initial=state.epoch * steps_per_epoch,

@@ -106,6 +106,7 @@ BAD = {
     "hidden-dims-huge": (model_config(hidden_dims=[10**12]), None, "'model.config.hidden_dims[0]' is 1000000000000"),
     "hidden-dims-a-string": (model_config(hidden_dims="16"), None, "'model.config.hidden_dims' must be a list"),
     "kind-unknown": (model_config(kind="gan"), None, "'model.config.kind' is 'gan'"),
+    "encoder-norm-unknown": (model_config(encoder_norm="layer"), None, "'model.config.encoder_norm' is 'layer'"),
     "kind-disagrees": (lambda m: m["model"].update(kind="vae"), None, "'model.kind'"),
     "class-names-a-dict": (dataset(classes={"0": "zero"}), None, "'dataset.classes' must be a list"),
     "class-names-numbers": (dataset(classes=list(range(10))), None, "'dataset.classes[0]'"),

@@ -59,6 +59,7 @@ def test_resume_refuses_a_run_trained_otherwise_before_training(tmp_path, digits
         (("--set", "input_mask=0.25"), "other input_mask"),
         (("--hidden", "8,8"), "other hidden"),
         (("--validation", "100"), "other validation"),
+        (("--encoder-norm", "batch"), "other encoder-norm"),
     ):
         args = ("reproduce", EXPERIMENT, *FLAGS, "--epochs", "2", "--out", str(out), "--resume", *extra)
         result = run_cli(*args)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from aae_core.config import ModelConfig, TrainConfig
+from aae_core.config import ENCODER_NORMS, ModelConfig, TrainConfig
 from aae_core.data import ImageData, load_dataset
 from aae_core.kinds import KINDS, Kind
 from aae_core.loop import train_epoch
@@ -41,6 +41,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clusters", type=int, default=16, help="cluster: number of clusters")
     p.add_argument("--latent-dim", type=int, default=None, help="style size (default: 10, or 5 for cluster)")
     p.add_argument("--hidden", type=int, default=1000, help="width of every hidden layer (two per network)")
+    p.add_argument("--encoder-norm", choices=ENCODER_NORMS, default="none", help="normalization in the encoder")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--validation", type=int, default=10000, help="training images held out for validation")
     p.add_argument("--instance-noise", type=float, default=TrainConfig.instance_noise)
@@ -158,6 +159,7 @@ def main() -> None:
         latent_dim=latent,
         hidden_dims=hidden,
         disc_hidden_dims=hidden,
+        encoder_norm=args.encoder_norm,
         **kind.sizes(int(full.labels.max()) + 1, args.clusters, labels),
     )
     settings = TrainConfig(

@@ -84,11 +84,11 @@ def test_the_train_and_reproduce_commands_take_the_flag(tmp_path):
     assert load_checkpoint(out).metadata["model"]["config"]["encoder_norm"] == "batch"
     bad = run_cli("train", "--model", "cluster", *common, "--encoder-norm", "group", "--out", str(out))
     assert bad.returncode == 2 and "invalid choice: 'group'" in bad.stderr
-    runs = tmp_path / "runs"
-    flags = ("--seeds", "1", "--validation", "20", "--encoder-norm", "batch", "--out", str(runs))
-    result = run_cli("reproduce", "clustering-16", *common, *flags)
-    assert result.returncode == 0, result.stderr
-    row = json.loads((runs / "reproduction.json").read_text())[0]
-    assert row["encoder_norm"] == "batch"
-    stored = load_checkpoint(runs / "clustering-16-seed0.safetensors").metadata["model"]["config"]
-    assert stored["encoder_norm"] == "batch"
+    # The clustering rows of `reproduce` batch-normalize by default; `--encoder-norm` overrides an experiment's own.
+    for flag, expected in (((), "batch"), (("--encoder-norm", "none"), "none")):
+        runs = tmp_path / f"runs-{expected}"
+        result = run_cli("reproduce", "clustering-16", *common, "--seeds", "1", "--out", str(runs), *flag)
+        assert result.returncode == 0, result.stderr
+        assert json.loads((runs / "reproduction.json").read_text())[0]["encoder_norm"] == expected
+        stored = load_checkpoint(runs / "clustering-16-seed0.safetensors").metadata["model"]["config"]
+        assert stored.get("encoder_norm", "none") == expected

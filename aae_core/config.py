@@ -263,6 +263,9 @@ class TrainConfig:
         0.0, "denoising: std of Gaussian noise on the encoder's input pixels, clipped to 0-1 (0: none)", type=float
     )
     input_mask: float = flag(0.0, "denoising: share of each input image's pixels set to 0 (0: none)", type=float)
+    # The split `reproduce --validation N` scores: a model shipped at the epoch a validation run chose is that run's
+    # weights, not a retrain on more images whose epochs swing differently.
+    hold_out: int = flag(0, "train on all but the last N training images (0: all)", type=nonnegative_int)
     # WAE (Tolstikhin et al. 2018): weight of the MMD between codes and prior samples beside the reconstruction loss
     # of a 28×28 image (scaled by pixel count, as --adversarial-weight is).
     mmd_weight: float = flag(
@@ -332,6 +335,8 @@ class TrainConfig:
             )
         if self.labelled_reconstruction and self.categorical_adversarial == "joint":
             raise ConfigError("--labelled-reconstruction works with --categorical-adversarial phases only")
+        if self.hold_out < 0:
+            raise ConfigError(f"--hold-out must be >= 0, got {self.hold_out}")
         if not 0 <= self.input_mask < 1:
             raise ConfigError(f"--input-mask must be a share from 0 to below 1, got {self.input_mask}")
         if not (self.mmd_weight > 0 and math.isfinite(self.mmd_weight)):
@@ -365,7 +370,15 @@ class TrainConfig:
 
 # ModelConfig.to_dict and TrainConfig.to_dict omit these at their defaults
 LATER_MODEL_SETTINGS = ("encoder_norm",)
-LATER_SETTINGS = ("input_noise", "input_mask", "mmd_weight", "categorical_adversarial", "lr_decay_epoch", "lr_decay")
+LATER_SETTINGS = (
+    "input_noise",
+    "input_mask",
+    "mmd_weight",
+    "categorical_adversarial",
+    "lr_decay_epoch",
+    "lr_decay",
+    "hold_out",
+)
 # The settings of the learning-rate schedule, which a resumed run may change from its current epoch on
 SCHEDULE = ("lr_decay_epoch", "lr_decay")
 

@@ -52,6 +52,16 @@ class DataSplits:
     excluded: tuple[int, ...] = ()  # classes taken out of the training split (the evaluation split keeps them)
 
 
+def hold_out(data: DataSplits, count: int) -> tuple[DataSplits, ImageData]:
+    """The splits without the last `count` training images (labelled subsets are then drawn from the rest), and
+    those images; refused unless some training images remain."""
+    n = len(data.train) - count
+    if not 0 <= count < len(data.train):
+        raise DatasetError(f"cannot hold out {count} of {len(data.train)} training images: keep at least one")
+    rest = DataSplits(data.train.subset(torch.arange(n)), data.eval, data.excluded)
+    return rest, data.train.subset(torch.arange(n, len(data.train)))
+
+
 def exclude_classes(data: DataSplits, classes: Sequence[int | str]) -> DataSplits:
     """The splits without `classes` (numbers or names) in training, for anomaly scores on what was never seen."""
     known = sorted({int(c) for c in data.train.labels.unique().tolist() if c >= 0})

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import SCHEDULE, ConfigError, ModelConfig, TrainConfig
-from .data import DataSplits, ImageData
+from .data import DataSplits, ImageData, hold_out
 from .evaluation import evaluate
 from .inference import load_model
 from .kinds import get_kind
@@ -84,11 +84,11 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
-        fixed = ("epochs", "seed", "labels", "precision")
+        fixed = ("epochs", "seed", "labels", "precision", "hold_out")  # hold_out: --validation says it
         if not sep or name not in defaults or name in fixed or type(defaults[name]) not in (bool, int, float, str):
             raise ConfigError(
-                f"--set takes NAME=VALUE with NAME a single-valued training setting other than epochs, seed, labels "
-                f"and precision, got {item!r}"
+                f"--set takes NAME=VALUE with NAME a single-valued training setting other than epochs, seed, labels, "
+                f"precision and hold_out, got {item!r}"
             )
         kind = type(defaults[name])
         try:
@@ -237,13 +237,6 @@ def resumable(path: Path, settings: dict[str, Any], config: ModelConfig, n_train
     except ConfigError as err:
         raise ConfigError(f"--resume: {path.name}: {err}") from None
     return checkpoint
-
-
-def hold_out(data: DataSplits, validation: int) -> tuple[DataSplits, ImageData]:
-    """Training data without its last `validation` images (labelled subsets are drawn from the rest), and those."""
-    n = len(data.train) - validation
-    rest = DataSplits(data.train.subset(torch.arange(n)), data.eval)
-    return rest, data.train.subset(torch.arange(n, len(data.train)))
 
 
 def validation_error(model: AutoEncoder, metric: str, val: ImageData, fit: ImageData) -> float:

@@ -22,7 +22,7 @@ from .acceleration import compile_modules, cuda_matmul_precision
 from .anomaly import anomaly_scores
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import ConfigError, ModelConfig, TrainConfig
-from .data import DataSplits
+from .data import DataSplits, hold_out
 from .devices import resolve_device
 from .evaluation import atlas_tensors, encode_atlas, evaluate
 from .kinds import check_prior, get_kind
@@ -66,6 +66,8 @@ def train(
     Launched by torchrun with several processes, it trains data-parallel (see `aae_core.distributed`): each rank
     trains on its shard and only rank 0 writes the checkpoint, shows progress and returns metrics.
     """
+    if train_config.hold_out:  # a resumed run's own setting: the CLI passes the checkpoint's
+        data, _ = hold_out(data, train_config.hold_out)
     dist_context = distributed.setup(device)
     torch_device = dist_context.device if dist_context is not None else resolve_device(device)
     is_main = dist_context is None or dist_context.is_main

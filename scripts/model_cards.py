@@ -28,9 +28,10 @@ NOTES = {
     "dimred-2d-20": "Paper §7: 2-D codes W·y + z with 20 learned cluster heads (the crosses on the latent map), no "
     "labels, 256-256 MLPs to fit the folder's budget. Not the paper's quality: its clusters overlap (its "
     "cluster_error_paper), docs/REPRODUCTION.md.",
-    "cluster-16": "16 clusters, no labels; 67 epochs, the best epoch of the same recipe on a validation split "
-    "(docs/REPRODUCTION.md). Exported with --drop-discriminators. Not the paper's quality (9.55 %): its clusters "
-    "mix 4 and 9, and 3, 5 and 8 (its cluster_error_paper).",
+    "cluster-16": "16 clusters, no labels, batch norm in the encoder (paper A.3). The validation run of "
+    "`reproduce clustering-16` at its best epoch, 21 (`--hold-out 10000`: 50,000 training images; "
+    "docs/REPRODUCTION.md). Exported with --drop-discriminators. Not the paper's quality (9.55 %): its clusters mix "
+    "4, 7 and 9, and 5 and 8; one of the 16 stays empty (its cluster_error_paper).",
     "labelled-prior-2d-mixture": "The app opens this one first: ten blobs on a circle, one digit each.",
     "labelled-prior-2d-swissroll": "Each digit takes its own stretch of the spiral (paper Fig. 4, right).",
     "aae-2d-mixture": "No labels: the codes fill the ten modes, but digits straddle them (component_purity), and "

@@ -78,40 +78,87 @@ def test_an_unknown_kind_is_refused_with_the_choices(capsys):
 # purpose, and then the new hashes are recorded here, with the reason, in the same commit. History: the hashes of
 # commit 057bd4e were recorded before training.py was split into config/kinds/phases/loop/state/trainer/evaluation
 # and still matched after it; these were recorded when the AAE kinds' default became `--adversarial joint`
-# (weight 30, betas 0.5/0.999).
+# (weight 30, betas 0.5/0.999). Float kernels differ between CPU families, so each kind has one hash per CPU it was
+# recorded on: a 2-core AMD EPYC (first) and a 2-core Intel Xeon with AMX (second, recorded from commit 7081012's
+# code, which the batch-norm and hold-out settings left byte for byte as it was).
 RECORDED = {
-    "ae": ("--model ae", "fae4f505a145f6ae384d396ef2735c8b5f1e533bc2d3aef314fce146bdd1c4d1"),
+    "ae": (
+        "--model ae",
+        (
+            "fae4f505a145f6ae384d396ef2735c8b5f1e533bc2d3aef314fce146bdd1c4d1",
+            "be0a547d6183dee2fbf7ebdf8ac1fdcc8df55d1063f6a2a4f8ca9fb89969fb33",
+        ),
+    ),
     "aae-deterministic": (
         "--model aae --encoder deterministic",
-        "72a97a70b689aa098a8f08299baed4bf75708c1847807e7885383495dfd9230b",
+        (
+            "72a97a70b689aa098a8f08299baed4bf75708c1847807e7885383495dfd9230b",
+            "2a34959cc0a275992d7c2c717ad5598625ab2163294114057d03821910908d53",
+        ),
     ),
     "aae-gaussian": (
         "--model aae --encoder gaussian",
-        "1851f087572a42504a6d19064c797efca2b362189cbcd0a0bac938e742aaf6ae",
+        (
+            "1851f087572a42504a6d19064c797efca2b362189cbcd0a0bac938e742aaf6ae",
+            "acb6183fd12ed81dc422583fe895c735370e53d97a1a565c5704fc842c23f72c",
+        ),
     ),
     "aae-universal": (
         "--model aae --encoder universal",
-        "e70a52af30dd35a0f1acaf52d33ff9936f69a7e834882ccccbe6688753df74ae",
+        (
+            "e70a52af30dd35a0f1acaf52d33ff9936f69a7e834882ccccbe6688753df74ae",
+            "21b3fa9b94cde47059423d17bdc18ae8e410d54e595befb672c1006eb30428fa",
+        ),
     ),
-    "vae": ("--model vae", "8c172394828b28dcafd4ff12c300bb9ec1a900261a7ccdc39159bd1f6b590a5c"),
-    "supervised": ("--model supervised", "7015f815e21f20b7974859d8dd9f73f749dc1f43ac3dbffd918e22c2d34b9ad5"),
+    "vae": (
+        "--model vae",
+        (
+            "8c172394828b28dcafd4ff12c300bb9ec1a900261a7ccdc39159bd1f6b590a5c",
+            "04736a39d363ef5c30fec890dfd54c4b1bbfc1f9b96fc4165995baa77d7e9f17",
+        ),
+    ),
+    "supervised": (
+        "--model supervised",
+        (
+            "7015f815e21f20b7974859d8dd9f73f749dc1f43ac3dbffd918e22c2d34b9ad5",
+            "b28f39c3263444ebcf9ab46e27691fec058a9176fc75526b517e6889e442ba28",
+        ),
+    ),
     "labelled-prior": (
         "--model labelled-prior --prior mixture",
-        "0ace07426c9a30a747742679d5d5738e0790d3333f574a96e1c4512738c7c582",
+        (
+            "0ace07426c9a30a747742679d5d5738e0790d3333f574a96e1c4512738c7c582",
+            "1545002ed17385e2a58be18dd5b0d5f8fd11f40822fe45caa457e49d0b6b0a40",
+        ),
     ),
     "semi-supervised": (
         "--model semi-supervised --labels 100",
-        "63944c36ae869361882652d1aecd73156c8903046dde7021906333f86c7658bb",
+        (
+            "63944c36ae869361882652d1aecd73156c8903046dde7021906333f86c7658bb",
+            "a1c889ad73c9bc67e6dc1d326a23ad2fcd5c25af25cc7688ba5c43016e4ad8ce",
+        ),
     ),
-    "cluster": ("--model cluster", "1393811b59de828a1f447d7008d1a2b3a6a53d384e35aa5de90088b45a655353"),
-    "dimred": ("--model dimred", "67aa10f790bb1b0b825ee93744ff6705902b3f3738d0db7afc49dc2155ffa10c"),
+    "cluster": (
+        "--model cluster",
+        (
+            "1393811b59de828a1f447d7008d1a2b3a6a53d384e35aa5de90088b45a655353",
+            "ca1a5669b7698f32396cf4d8304d67325ece1dd6823d497f4a113bcab71149b4",
+        ),
+    ),
+    "dimred": (
+        "--model dimred",
+        (
+            "67aa10f790bb1b0b825ee93744ff6705902b3f3738d0db7afc49dc2155ffa10c",
+            "639f98be38e6f59853dcb7be7861944cd28d32fb9e0f8a4e95eeeade9492a536",
+        ),
+    ),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(RECORDED))
 def test_checkpoints_are_byte_identical_to_the_recorded_ones(name, tmp_path):
-    flags, expected = RECORDED[name]
+    flags, recorded = RECORDED[name]
     out = tmp_path / f"{name}.safetensors"
     threads = torch.get_num_threads()
     try:
@@ -120,4 +167,4 @@ def test_checkpoints_are_byte_identical_to_the_recorded_ones(name, tmp_path):
         assert cli.main(argv) == 0
     finally:
         torch.set_num_threads(threads)
-    assert hashlib.sha256(out.read_bytes()).hexdigest() == expected
+    assert hashlib.sha256(out.read_bytes()).hexdigest() in recorded

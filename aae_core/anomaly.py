@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .data import DataSplits, ImageData
 from .kinds import get_kind
 from .metrics import encode_all
-from .models import AutoEncoder
+from .models import AutoEncoder, evaluating
 from .priors import Prior
 
 SCORE_LIMIT = 60000.0  # scores are clipped to fp16's range, in which a slim copy stores them
@@ -36,10 +36,11 @@ def anomaly_scores(
     """Each score the model and prior can give, per image (N,), higher meaning more anomalous."""
     device = next(model.parameters()).device
     recon = []
-    for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size].to(device)
-        logits = model.reconstruct_logits(x, None)
-        recon.append(F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1).cpu())
+    with evaluating(model):
+        for i in range(0, len(images), batch_size):
+            x = images[i : i + batch_size].to(device)
+            logits = model.reconstruct_logits(x, None)
+            recon.append(F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1).cpu())
     scores = {"recon": torch.cat(recon).double().numpy()}
     if get_kind(model.config.kind).prior_part != "z":
         return scores  # dimred's prior shapes only part of its code

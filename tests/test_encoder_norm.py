@@ -8,12 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+from aae_core.anomaly import anomaly_scores
 from aae_core.checkpoint import load_checkpoint
 from aae_core.config import ConfigError, TrainConfig
 from aae_core.data import DataSplits
 from aae_core.inference import load_model
 from aae_core.kinds import KINDS
-from aae_core.metrics import encode_all
+from aae_core.metrics import encode_all, reconstruction_error
 from aae_core.priors import make_prior
 from aae_core.trainer import train
 from tests.conftest import make_idx_dir, run_cli, small_config
@@ -48,6 +49,8 @@ def test_scoring_uses_the_running_statistics_and_leaves_them_and_the_mode_alone(
     before = {k: v.clone() for k, v in model.state_dict().items()}
     images = digits.eval.images[:300]
     codes = encode_all(model, images, batch_size=7, part="y_logits")
+    reconstruction_error(model, images)
+    anomaly_scores(model, None, images)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     model.eval()

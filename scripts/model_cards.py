@@ -29,7 +29,7 @@ NOTES = {
     "labels, 256-256 MLPs to fit the folder's budget. Not the paper's quality: its clusters overlap (its "
     "cluster_error_paper), docs/REPRODUCTION.md.",
     "cluster-16": "16 clusters, no labels, batch norm in the encoder (paper A.3). The validation run of "
-    "`reproduce clustering-16` with the lowest validation error of three seeds (seed 1) at its best epoch, 80 "
+    "`reproduce clustering-16` with the lowest validation error of five seeds (seed 1) at its best epoch, 80 "
     "(`--hold-out 10000`: 50,000 training images; docs/REPRODUCTION.md). Exported with --drop-discriminators. Not "
     "the paper's quality (9.55 %): all 16 clusters are used, but some mix 4 and 9, 9 and 6, 0 and 7, 3 and 2 (its "
     "cluster_error_paper).",

@@ -41,7 +41,7 @@ models=(
   # per epoch saves room. Its discriminators stay out of the slim copy: the app draws D(z) for 2-D codes only.
   "semi-supervised-100|80|--model semi-supervised --labels 100 --prior gaussian --latent-dim 10 --input-mask 0.5 --lr-decay-epoch 60 --snapshots-per-epoch 1|--drop-discriminators"
   # Batch norm in the encoder (paper A.3). The validation run of `reproduce clustering-16` with the lowest validation
-  # error of its three seeds (seed 1, 19.93 % at its best epoch, 80), to that epoch: the last 10,000 training images
+  # error of its five seeds (seed 1, 19.93 % at its best epoch, 80), to that epoch: the last 10,000 training images
   # held out as there, so these are the weights validation chose, not a retrain on all images, whose error swings by
   # epochs (docs/REPRODUCTION.md). One snapshot per epoch and no discriminators, as above.
   "cluster-16|80|--model cluster --clusters 16 --prior gaussian --latent-dim 5 --encoder-norm batch --hold-out 10000 --seed 1 --snapshots-per-epoch 1|--drop-discriminators"

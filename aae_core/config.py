@@ -181,13 +181,8 @@ class ModelConfig:
             raise ConfigError("hidden layer sizes must be >= 1 (and the encoder needs at least one)")
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings a checkpoint stores; those added later are left out at their defaults, so that a model that
-        does not use them writes the same bytes as before they existed."""
-        values = asdict(self)
-        for name in LATER_MODEL_SETTINGS:
-            if values[name] == getattr(ModelConfig, name):
-                del values[name]
-        return values
+        """The settings a checkpoint stores (those added later only when set)."""
+        return stored_fields(self, LATER_MODEL_SETTINGS)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -350,13 +345,8 @@ class TrainConfig:
             raise ConfigError(f"--adversarial-weight must be a positive number, got {self.adversarial_weight}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings a checkpoint stores; those added later are left out at their defaults, so that a run that
-        does not use them writes the same bytes as before they existed."""
-        values = asdict(self)
-        for name in LATER_SETTINGS:
-            if values[name] == getattr(TrainConfig, name):
-                del values[name]
-        return values
+        """The settings a checkpoint stores (those added later only when set)."""
+        return stored_fields(self, LATER_SETTINGS)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -366,6 +356,16 @@ class TrainConfig:
         values.setdefault("adversarial", "phases")
         values.setdefault("categorical_betas", values.get("adversarial_betas", (0.5, 0.9)))
         return cls(**values)
+
+
+def stored_fields(config: ModelConfig | TrainConfig, later: tuple[str, ...]) -> dict[str, Any]:
+    """A config's fields, less those named in `later` that are at their defaults: settings added after checkpoints
+    existed are stored only when used, so a config that does not use them writes the same bytes as before."""
+    values = asdict(config)
+    for name in later:
+        if values[name] == getattr(type(config), name):
+            del values[name]
+    return values
 
 
 # ModelConfig.to_dict and TrainConfig.to_dict omit these at their defaults

@@ -258,6 +258,10 @@ class TrainConfig:
         0.0, "denoising: std of Gaussian noise on the encoder's input pixels, clipped to 0-1 (0: none)", type=float
     )
     input_mask: float = flag(0.0, "denoising: share of each input image's pixels set to 0 (0: none)", type=float)
+    # Dropout in the encoder: a regularizer of q(y|x) that a plain MLP classifier also uses (not in the paper).
+    hidden_dropout: float = flag(
+        0.0, "share of the encoder's hidden units dropped on every training pass (0: none)", type=float
+    )
     # The split `reproduce --validation N` scores: a model shipped at the epoch a validation run chose is that run's
     # weights, not a retrain on more images whose epochs swing differently.
     hold_out: int = flag(0, "train on all but the last N training images (0: all)", type=nonnegative_int)
@@ -334,6 +338,8 @@ class TrainConfig:
             raise ConfigError(f"--hold-out must be >= 0, got {self.hold_out}")
         if not 0 <= self.input_mask < 1:
             raise ConfigError(f"--input-mask must be a share from 0 to below 1, got {self.input_mask}")
+        if not 0 <= self.hidden_dropout < 1:
+            raise ConfigError(f"--hidden-dropout must be a share from 0 to below 1, got {self.hidden_dropout}")
         if not (self.mmd_weight > 0 and math.isfinite(self.mmd_weight)):
             raise ConfigError(f"--mmd-weight must be a positive number, got {self.mmd_weight}")
         if self.lr_decay_epoch < 0 or not 0 < self.lr_decay <= 1:
@@ -378,6 +384,7 @@ LATER_SETTINGS = (
     "lr_decay_epoch",
     "lr_decay",
     "hold_out",
+    "hidden_dropout",
 )
 # The settings of the learning-rate schedule, which a resumed run may change from its current epoch on
 SCHEDULE = ("lr_decay_epoch", "lr_decay")

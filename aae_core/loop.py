@@ -18,7 +18,7 @@ from .acceleration import make_autocast
 from .config import TrainConfig
 from .kinds import Kind
 from .models import evaluating
-from .phases import Batch, corrupted_inputs
+from .phases import Batch, corrupted_inputs, dropped_hidden_units
 from .priors import Prior
 from .state import TrainingState
 
@@ -99,8 +99,13 @@ def train_epoch(
     totals = torch.zeros(len(loss_names), device=images.device)  # summed on the device: no per-step sync
     window = torch.zeros_like(totals)
     window_steps = 0
-    # Denoising: the encoder's training passes see corrupted images (nothing changes when both are 0).
-    with corrupted_inputs(state.model.encoder, config.input_noise, config.input_mask, state.generator):
+    # Denoising and dropout: the encoder's training passes see corrupted images and lose hidden units (nothing
+    # changes when all three are 0).
+    encoder = state.model.encoder
+    with (
+        corrupted_inputs(encoder, config.input_noise, config.input_mask, state.generator),
+        dropped_hidden_units(encoder, config.hidden_dropout, state.generator),
+    ):
         for i in range(steps):
             index = order[i * config.batch_size : (i + 1) * config.batch_size]
             batch = Batch(images[index], labels[index])

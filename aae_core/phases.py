@@ -135,6 +135,29 @@ def corrupted_inputs(encoder: torch.nn.Module, noise: float, mask: float, genera
         handle.remove()
 
 
+@contextmanager
+def dropped_hidden_units(encoder: torch.nn.Module, share: float, generator: torch.Generator) -> Iterator[None]:
+    """Inside the block, every training pass through `encoder` drops a `share` of each hidden ReLU's outputs and
+    scales the rest by 1/(1 - share) (dropout). As in `corrupted_inputs`, passes without gradients (snapshots,
+    metrics, scoring) see every unit."""
+    if share == 0:
+        yield
+        return
+
+    def drop(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        if not torch.is_grad_enabled():
+            return None
+        keep = torch.rand(output.shape, generator=generator, device=output.device) >= share
+        return output * keep.to(output.dtype) / (1 - share)
+
+    handles = [m.register_forward_hook(drop) for m in encoder.modules() if isinstance(m, torch.nn.ReLU)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def labelled_prior_samples(
     model: AutoEncoder, batch: Batch, prior: Prior, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:

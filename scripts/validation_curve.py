@@ -9,7 +9,10 @@ docs/REPRODUCTION.md were compared.
 
 Screens of one optimizer's rate or betas (`--scale-lr classifier=0.25`, `--betas generator=0.5:0.999`), of an
 instance noise that shrinks during training (`--instance-noise-from 20=0.15`), and of an exponential moving average
-of the weights (`--ema 0.999`, scored beside the live weights as ema_*) need no change to the package.
+of the weights (`--ema 0.999`, scored beside the live weights as ema_*) need no change to the package. Nor do two
+probes of the classification side: `--classifier-only` trains q(y|x) on the labelled images alone (the same encoder,
+inputs and optimizer, no reconstruction or adversary: the baseline the AAE should beat), and `--hidden-dropout P`
+drops a share P of the encoder's hidden units on every training pass.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import copy
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -29,6 +33,7 @@ from aae_core.data import ImageData, load_dataset
 from aae_core.kinds import KINDS, Kind
 from aae_core.loop import train_epoch
 from aae_core.metrics import clustering_error, encode_all
+from aae_core.phases import classification_step
 from aae_core.priors import make_prior
 from aae_core.state import TrainingState, new_state
 
@@ -70,6 +75,12 @@ def parse_args() -> argparse.Namespace:
         help="the instance noise from this epoch on (repeatable: a step schedule)",
     )
     p.add_argument("--ema", type=float, default=0.0, help="also score an EMA of the weights with this decay per step")
+    p.add_argument(
+        "--classifier-only",
+        action="store_true",
+        help="semi-supervised: train only the classification phase (a supervised baseline of the same encoder)",
+    )
+    p.add_argument("--hidden-dropout", type=float, default=0.0, help="dropout after each hidden ReLU of the encoder")
     return p.parse_args()
 
 
@@ -114,6 +125,37 @@ def with_ema(kind: Kind, ema_model: torch.nn.Module, decay: float) -> Kind:
         return losses
 
     return dataclasses.replace(kind, update=update)
+
+
+def classifier_only(kind: Kind) -> Kind:
+    """`kind` whose update is the classification phase alone: q(y|x) learns from the labelled minibatch only."""
+
+    def update(model, batch, prior, optimizers, generator, autocast, config):
+        return {"class": classification_step(model, batch, optimizers["classifier"], autocast)}
+
+    return dataclasses.replace(kind, update=update, losses=("class",))
+
+
+@contextmanager
+def hidden_dropout(encoder: torch.nn.Module, share: float, generator: torch.Generator) -> Iterator[None]:
+    """Inside the block, training passes (gradients on) through `encoder` drop a `share` of each hidden ReLU's
+    outputs, scaling the rest by 1/(1 - share); scoring (under no_grad) sees every unit."""
+    if share == 0:
+        yield
+        return
+
+    def drop(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        if not torch.is_grad_enabled():
+            return None
+        keep = torch.rand(output.shape, generator=generator, device=output.device) >= share
+        return output * keep.to(output.dtype) / (1 - share)
+
+    handles = [m.register_forward_hook(drop) for m in encoder.modules() if isinstance(m, torch.nn.ReLU)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def noise_at(epoch: int, default: float, schedule: dict[int, float]) -> float:
@@ -179,7 +221,8 @@ def main() -> None:
     state = new_state(config, settings, torch.device("cpu"))
     adjust_optimizers(state, scale_lr, betas)
     ema_model = copy.deepcopy(state.model).eval() if args.ema else None
-    update_kind = with_ema(kind, ema_model, args.ema) if ema_model is not None else kind
+    update_kind = classifier_only(kind) if args.classifier_only else kind
+    update_kind = with_ema(update_kind, ema_model, args.ema) if ema_model is not None else update_kind
     labels, _ = kind.visible_labels(settings, train.labels)
     pool = (train.images[labels >= 0], labels[labels >= 0]) if "class" in kind.loss_names(settings) else None
     print(json.dumps(vars(args)), flush=True)
@@ -189,9 +232,10 @@ def main() -> None:
         epoch_settings = dataclasses.replace(
             settings, instance_noise=noise_at(state.epoch, settings.instance_noise, noise_schedule)
         )
-        losses = train_epoch(
-            state, update_kind, prior, train.images, epoch_settings, val.images[:1], labels=labels, pool=pool
-        )
+        with hidden_dropout(state.model.encoder, args.hidden_dropout, state.generator):
+            losses = train_epoch(
+                state, update_kind, prior, train.images, epoch_settings, val.images[:1], labels=labels, pool=pool
+            )
         state.epoch += 1
         scores = validation_scores(state.model, args.kind, train, val, n_train)
         if ema_model is not None:

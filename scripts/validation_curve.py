@@ -11,8 +11,8 @@ Screens of one optimizer's rate or betas (`--scale-lr classifier=0.25`, `--betas
 instance noise that shrinks during training (`--instance-noise-from 20=0.15`), and of an exponential moving average
 of the weights (`--ema 0.999`, scored beside the live weights as ema_*) need no change to the package. Nor do two
 probes of the classification side: `--classifier-only` trains q(y|x) on the labelled images alone (the same encoder,
-inputs and optimizer, no reconstruction or adversary: the baseline the AAE should beat), and `--hidden-dropout P`
-drops a share P of the encoder's hidden units on every training pass.
+inputs and optimizer, no reconstruction or adversary: the baseline the AAE should beat); `--hidden-dropout P` is
+train's flag of that name.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import copy
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -80,7 +79,7 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="semi-supervised: train only the classification phase (a supervised baseline of the same encoder)",
     )
-    p.add_argument("--hidden-dropout", type=float, default=0.0, help="dropout after each hidden ReLU of the encoder")
+    p.add_argument("--hidden-dropout", type=float, default=0.0, help="share of the encoder's hidden units dropped")
     return p.parse_args()
 
 
@@ -134,28 +133,6 @@ def classifier_only(kind: Kind) -> Kind:
         return {"class": classification_step(model, batch, optimizers["classifier"], autocast)}
 
     return dataclasses.replace(kind, update=update, losses=("class",))
-
-
-@contextmanager
-def hidden_dropout(encoder: torch.nn.Module, share: float, generator: torch.Generator) -> Iterator[None]:
-    """Inside the block, training passes (gradients on) through `encoder` drop a `share` of each hidden ReLU's
-    outputs, scaling the rest by 1/(1 - share); scoring (under no_grad) sees every unit."""
-    if share == 0:
-        yield
-        return
-
-    def drop(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        if not torch.is_grad_enabled():
-            return None
-        keep = torch.rand(output.shape, generator=generator, device=output.device) >= share
-        return output * keep.to(output.dtype) / (1 - share)
-
-    handles = [m.register_forward_hook(drop) for m in encoder.modules() if isinstance(m, torch.nn.ReLU)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def noise_at(epoch: int, default: float, schedule: dict[int, float]) -> float:
@@ -213,6 +190,7 @@ def main() -> None:
         labelled_reconstruction=args.labelled_reconstruction,
         input_noise=args.input_noise,
         input_mask=args.input_mask,
+        hidden_dropout=args.hidden_dropout,
         categorical_adversarial=args.categorical_adversarial,
         adversarial_weight=args.adversarial_weight,
         lr=args.lr,
@@ -232,10 +210,9 @@ def main() -> None:
         epoch_settings = dataclasses.replace(
             settings, instance_noise=noise_at(state.epoch, settings.instance_noise, noise_schedule)
         )
-        with hidden_dropout(state.model.encoder, args.hidden_dropout, state.generator):
-            losses = train_epoch(
-                state, update_kind, prior, train.images, epoch_settings, val.images[:1], labels=labels, pool=pool
-            )
+        losses = train_epoch(
+            state, update_kind, prior, train.images, epoch_settings, val.images[:1], labels=labels, pool=pool
+        )
         state.epoch += 1
         scores = validation_scores(state.model, args.kind, train, val, n_train)
         if ema_model is not None:

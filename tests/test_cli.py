@@ -233,6 +233,24 @@ def test_validation_curve_screens_rates_noise_schedule_and_an_average_of_the_wei
     assert malformed.returncode != 0 and "expected --betas OPTIMIZER=B1:B2" in malformed.stderr
 
 
+def test_validation_curve_trains_the_classifier_alone_as_a_baseline(tmp_path):
+    data = make_idx_dir(tmp_path / "mnist", n_train=200)
+    base = [sys.executable, "scripts/validation_curve.py", "--data-dir", str(data), "--labels", "20"]
+    base += ["--validation", "50", "--epochs", "2", "--hidden", "16", "--precision", "fp32", "--classifier-only"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    runs = [
+        subprocess.run(base + extra, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        for extra in ([], ["--hidden-dropout", "0.5"])
+    ]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    epochs = [
+        [dict(i.split("=") for i in line.split()[3:]) for line in r.stdout.splitlines() if line[:6] == "epoch "]
+        for r in runs
+    ]
+    assert [sorted(e) for e in epochs[0]] == [["class", "val_error"]] * 2  # no reconstruction, no adversary
+    assert epochs[0][0]["class"] != epochs[1][0]["class"]  # dropout changes what the classifier trains on
+
+
 def test_reproduce_measures_the_vae_beside_the_aae_with_the_same_parzen_code(tmp_path):
     out = tmp_path / "repro"
     flags = ("--dataset", "digits", "--seeds", "1", "--epochs", "1", "--hidden", "16,16", "--quiet", "--out", str(out))

@@ -173,7 +173,8 @@ def test_paper_kinds_and_reproduce_smoke_run(tmp_path):
         assert [len(curve) for curve in row["validation_errors"]] == [2, 2]  # per seed, per epoch, for choosing
         assert all(min(c) == c[e - 1] for c, e in zip(row["validation_errors"], row["best_epochs"], strict=True))
     assert "ours_best" not in rows[2]  # Parzen has no validation error to pick by
-    assert rows[0]["settings"] == {"input_mask": 0.5, "lr_decay_epoch": 60}  # chosen on validation
+    # The semi-supervised rows' own settings, chosen on the validation split.
+    assert rows[0]["settings"] == {"input_mask": 0.2, "lr_decay_epoch": 60, "hidden_dropout": 0.5}
     assert rows[1]["settings"] == {}
     trained_on = load_checkpoint(tmp_path / "repro" / "clustering-16-seed3.safetensors").metadata["dataset"]
     assert trained_on["n_train"] == 1438 - 200

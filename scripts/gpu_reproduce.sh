@@ -7,10 +7,10 @@
 # 1. the device (torch, CUDA, GPU name, memory) -> OUT/device.txt
 # 2. the trainer's throughput against the classic loop, and 15,000 minibatches of 100 end to end
 #    (docs/PERFORMANCE.md's GPU targets: under 30 s, >= 10x the classic loop) -> OUT/throughput.txt
-# 3. the semi-supervised 100-label experiment at the paper's size (1000-1000 MLPs), one seed, bf16, scored on a
-#    10,000-image validation split every epoch; its checkpoint is written every epoch (a few seconds apart), so a
-#    run its time limit stops goes on with `python -m aae_core train --resume CKPT --epochs N` (its table is then
-#    not written: set EPOCHS to what fits) -> OUT/reproduce/, log in OUT/semi-supervised-100.log
+# 3. the semi-supervised 100-label experiment at the paper's size (1000-1000 MLPs) and the row's settings, one seed,
+#    bf16, scored on a 10,000-image validation split every epoch; its checkpoint is written every epoch (a few seconds
+#    apart), so a run its time limit stops goes on with `python -m aae_core train --resume CKPT --epochs N` (its
+#    table is then not written: set EPOCHS to what fits) -> OUT/reproduce/, log in OUT/semi-supervised-100.log
 # 4. clustering with 16 clusters, if time is left -> OUT/reproduce/, log in OUT/clustering-16.log
 # Each step has its own time limit (THROUGHPUT_S, SEMI_S, CLUSTER_S seconds), so one slow step cannot eat the rest.
 set -uo pipefail
@@ -63,10 +63,12 @@ step() {  # step NAME SECONDS COMMAND...: run it under its time limit, log to OU
 
 step throughput "$THROUGHPUT_S" python -m benchmarks.train_throughput "${THROUGHPUT[@]}"
 cp "$OUT/throughput.log" "$OUT/throughput.txt"
-# --input-mask 0.5 and the decay after epoch 60: what the CPU validation runs chose (docs/REPRODUCTION.md)
+# The row's own settings (input mask 0.2, hidden dropout 0.5, the decay after epoch 60: what the CPU validation runs
+# chose, docs/REPRODUCTION.md); SET="input_mask=0.5 hidden_dropout=0" runs it with others.
+overrides=()
+for setting in ${SET:-}; do overrides+=(--set "$setting"); done
 step semi-supervised-100 "$SEMI_S" python -m aae_core reproduce semi-supervised-100 --seeds 1 --quiet \
-    --set "input_mask=${INPUT_MASK:-0.5}" --set "lr_decay_epoch=${LR_DECAY_EPOCH:-60}" --device "$DEVICE" \
-    --out "$OUT/reproduce" "${EXPERIMENT[@]}"
+    "${overrides[@]}" --device "$DEVICE" --out "$OUT/reproduce" "${EXPERIMENT[@]}"
 step clustering-16 "$CLUSTER_S" python -m aae_core reproduce clustering-16 --seeds 1 --quiet \
     --device "$DEVICE" --out "$OUT/reproduce" "${EXPERIMENT[@]}"
 echo "figures in $OUT: device.txt throughput.txt steps.txt *.log reproduce/"

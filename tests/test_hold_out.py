@@ -42,6 +42,29 @@ def test_train_with_a_hold_out_gives_the_weights_of_the_reproduce_run_on_that_sp
     assert load_checkpoint(shipped).metadata["dataset"]["n_train"] == 1238
 
 
+def test_the_semi_supervised_row_ships_the_same_way_labels_dropout_and_decay_included(tmp_path):
+    # The shipped semi-supervised-100 is its reproduce run's seed 0: the same 100 labelled images, input mask,
+    # dropout and decay must come out of train's flags. The decay after epoch 1, so that two epochs use it.
+    runs = tmp_path / "runs"
+    result = run_cli(
+        "reproduce", "semi-supervised-100", *COMMON, "--seeds", "1", "--validation", "200",
+        "--set", "lr_decay_epoch=1", "--out", str(runs),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reproduced = runs / "semi-supervised-100-seed0.safetensors"
+    shipped = tmp_path / "shipped.safetensors"
+    result = run_cli(
+        "train", "--model", "semi-supervised", "--labels", "100", "--prior", "gaussian", "--latent-dim", "10",
+        *COMMON, "--disc-hidden", "16,16", "--input-mask", "0.2", "--hidden-dropout", "0.5", "--lr-decay-epoch", "1",
+        "--hold-out", "200", "--snapshots-per-epoch", "1", "--out", str(shipped),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ours, theirs = model_weights(shipped), model_weights(reproduced)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    config = load_checkpoint(shipped).metadata["training"]["config"]
+    assert (config["input_mask"], config["hidden_dropout"], config["lr_decay_epoch"]) == (0.2, 0.5, 1)
+
+
 def test_a_hold_out_that_leaves_nothing_is_refused_in_one_line(tmp_path):
     out = tmp_path / "none.safetensors"
     result = run_cli("train", "--model", "ae", *COMMON, "--hold-out", "1438", "--out", str(out))

@@ -107,7 +107,9 @@ def test_the_manifold_grid_redraws_in_the_browser_while_its_control_is_dragged(a
     # The server-side sliders go once the browser has said it decodes: from then on the page is the pad's.
     page.get_by_role("slider", name="Resolution (cells per side)").wait_for(state="detached", timeout=60_000)
     page.wait_for_load_state("networkidle")
-    cells = page.get_by_role("slider", name="Cells per side")  # the browser's own range input (latent_pad.js)
+    # The browser's own range input (latent_pad.js). Exactly its name: the server's slider, "Resolution (cells per
+    # side)", matches by substring, and once, on a busy CPU, it was in the page again at this point.
+    cells = page.get_by_role("slider", name="Cells per side", exact=True)
     cells.scroll_into_view_if_needed()
     box = cells.bounding_box()
     grid = page.locator(DIGITS)

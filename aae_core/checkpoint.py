@@ -1,7 +1,9 @@
 """Checkpoints: one safetensors file, tensors inside, JSON metadata in its header. Never pickled.
 
 Tensor names are prefixed by what they hold: `model.` (weights), `optim.<name>.` (optimizer state, for resuming),
-`rng.` (generator state), `atlas.` (codes and labels of the evaluation set), `snapshots.` (codes during training).
+`rng.` (generator state), `atlas.` (codes and labels of the evaluation set), `snapshots.` (codes during training),
+and, in an 8-bit export, `int8.model.` (a weight matrix as int8) with `int8scale.model.` (its scale per output row),
+which reading turns back into `model.` floats.
 The metadata (model kind, architecture, prior, dataset, training settings, history, metrics, format version) is one
 JSON document stored under the header key `aae_core`. Writes are atomic: a crash never leaves a half-written file.
 Reading checks the metadata and the atlas and snapshot tensors against `schema` before anything is built from them.
@@ -23,7 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ModelConfig
-from .header import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY
+from .header import FORMAT_NAME, FORMAT_VERSION, INT8_FORMAT_VERSION, METADATA_KEY
 from .kinds import build_model
 from .models import AutoEncoder, inference_state_dict
 from .priors import Prior, prior_from_config
@@ -32,6 +34,10 @@ from .schema import SchemaError, validate_checkpoint
 
 class CheckpointError(ValueError):
     """A file that is not a usable checkpoint; the message is one line saying why."""
+
+
+INT8 = "int8."  # an 8-bit weight matrix: int8 values, one row per output unit
+INT8_SCALE = "int8scale."  # its float scale per row: weight = value * scale
 
 
 class NonFiniteWeightsError(CheckpointError):
@@ -55,7 +61,11 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Pat
     """Write atomically (temporary file in the same folder, then rename); returns the path written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {**checkpoint.metadata, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+    # A file is written in the oldest format that holds it, so readers older than 8-bit weights still open the rest
+    # (and refuse an 8-bit file as newer, rather than loading its int8 values as weights).
+    quantized = any(key.startswith(INT8) for key in checkpoint.tensors)
+    version = INT8_FORMAT_VERSION if quantized else 1
+    metadata = {**checkpoint.metadata, "format": FORMAT_NAME, "format_version": version}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in checkpoint.tensors.items()}
     header = {METADATA_KEY: json.dumps(metadata, sort_keys=True, allow_nan=True)}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -125,6 +135,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         if not isinstance(metadata.get(key), dict):
             raise CheckpointError(f"{name}: its metadata lacks the '{key}' section")
     try:
+        tensors = dequantize(tensors)
+    except ValueError as err:
+        raise CheckpointError(f"{name}: bad 8-bit weights: {err}") from None
+    try:
         validate_checkpoint(metadata, tensors)
     except SchemaError as err:
         raise CheckpointError(f"{name}: bad metadata: {err}") from None
@@ -190,9 +204,52 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], stri
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, strict=strict)
 
 
-def slim_checkpoint(checkpoint: Checkpoint, half: bool = True, discriminators: bool = True) -> Checkpoint:
+def quantize(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A weight matrix as int8 values and one float32 scale per row (symmetric: the row's largest magnitude is 127)."""
+    weight = weight.detach().float()
+    scale = weight.abs().amax(dim=1) / 127.0
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row stays zero at any scale
+    values = torch.round(weight / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return values, scale
+
+
+def dequantize(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`tensors` with each `int8.`/`int8scale.` pair turned back into the float32 weight it stands for; ValueError
+    (one line) when a pair is incomplete or malformed."""
+    packed = [key for key in tensors if key.startswith(INT8)]
+    scales = {key for key in tensors if key.startswith(INT8_SCALE)}
+    if not packed and not scales:
+        return tensors
+    out = {k: v for k, v in tensors.items() if not k.startswith((INT8, INT8_SCALE))}
+    for key in packed:
+        name = key[len(INT8) :]
+        values, scale = tensors[key], tensors.get(INT8_SCALE + name)
+        if not name.startswith("model."):
+            raise ValueError(f"'{key}' is not a model weight")
+        if name in out:
+            raise ValueError(f"'{name}' is stored twice, as floats and as 8-bit values")
+        if scale is None:
+            raise ValueError(f"'{key}' has no scale ('{INT8_SCALE + name}')")
+        if values.dtype != torch.int8 or values.dim() != 2:
+            raise ValueError(f"'{key}' must be a 2-D int8 matrix, not {values.dim()}-D {values.dtype}")
+        if not scale.is_floating_point() or tuple(scale.shape) != (values.shape[0],):
+            raise ValueError(f"'{INT8_SCALE + name}' must hold one float per row of '{key}' ({values.shape[0]})")
+        scale = scale.float()
+        if not bool(torch.isfinite(scale).all()) or bool((scale < 0).any()):
+            raise ValueError(f"'{INT8_SCALE + name}' holds negative, NaN or infinite scales")
+        out[name] = values.float() * scale[:, None]
+        scales.discard(INT8_SCALE + name)
+    if scales:
+        raise ValueError(f"'{sorted(scales)[0]}' scales no 8-bit weight")
+    return out
+
+
+def slim_checkpoint(
+    checkpoint: Checkpoint, half: bool = True, discriminators: bool = True, int8: bool = False
+) -> Checkpoint:
     """An inference-only copy: no optimizer or generator state (and no discriminators unless `discriminators`);
-    floats in fp16 when `half`.
+    floats in fp16 when `half`; with `int8`, every model weight matrix in 8 bits with a scale per row (biases and
+    normalization stay fp16): a quarter of fp32, at little cost to the shipped models (docs/REPRODUCTION.md).
 
     What the app needs stays: encoder and decoder weights, the discriminators (a few hundred KB; the app can draw
     D(z)), the atlas, the snapshots, the metadata and metrics.
@@ -201,6 +258,9 @@ def slim_checkpoint(checkpoint: Checkpoint, half: bool = True, discriminators: b
     tensors = {}
     for key, value in checkpoint.tensors.items():
         if key.startswith(dropped):
+            continue
+        if int8 and key.startswith("model.") and value.is_floating_point() and value.dim() == 2:
+            tensors[INT8 + key], tensors[INT8_SCALE + key] = quantize(value)
             continue
         tensors[key] = value.half() if half and value.is_floating_point() else value
     metadata = {k: v for k, v in checkpoint.metadata.items() if k != "optimizers"}

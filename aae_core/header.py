@@ -19,7 +19,8 @@ import numpy as np
 
 # The header key and format the checkpoint module writes (it imports them from here, so the two cannot drift).
 FORMAT_NAME = "aae_core"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this reads; 2 adds 8-bit weights (`export --int8`), 1 is every other file
+INT8_FORMAT_VERSION = 2
 METADATA_KEY = "aae_core"
 
 MAX_ATLAS_CODES = 1 << 20  # a million codes: more than any map draws; a larger claim is not read early

@@ -31,9 +31,17 @@ export function floats(b64, dtype) { // little-endian fp32 or fp16 bytes -> Floa
   return new Float32Array(raw.buffer, 0, raw.length / 4);
 }
 
+export function int8Rows(b64, scaleB64, rows, cols) { // int8 rows x their fp32 scales -> Float32Array (as the server)
+  const raw = bytes(b64), values = new Int8Array(raw.buffer, 0, rows * cols), scale = floats(scaleB64, "f32");
+  const out = new Float32Array(rows * cols);
+  for (let o = 0; o < rows; o++) for (let k = 0; k < cols; k++) out[o * cols + k] = values[o * cols + k] * scale[o];
+  return out;
+}
+
 export function unpack(payload) { // Python's decoder_payload -> {layers, atlas, prior, ...}
-  const layers = payload.layers.map(({ rows, cols, act, w, b }) => {
-    const weights = floats(w, payload.dtype), wt = new Float32Array(rows * cols);
+  const layers = payload.layers.map(({ rows, cols, act, w, b, scale }) => {
+    const weights = scale ? int8Rows(w, scale, rows, cols) : floats(w, payload.dtype);
+    const wt = new Float32Array(rows * cols);
     for (let o = 0; o < rows; o++) for (let k = 0; k < cols; k++) wt[k * rows + o] = weights[o * cols + k];
     return { rows, cols, act, wt, b: floats(b, payload.dtype) }; // wt: column k of W is contiguous
   });

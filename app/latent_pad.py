@@ -1,8 +1,9 @@
 """The latent pad: a Streamlit component (API v2) that runs a model's decoder in the browser, so the digit follows
 the pointer every frame while the server stays out of the loop.
 
-What travels: each decoder's weights once per model per browser session (fp16 when every weight is exactly an fp16
-number, as in the shipped slim checkpoints, else fp32; base64 of the little-endian bytes), together with a subset of
+What travels: each decoder's weights once per model per browser session (8-bit rows and a scale per row when a weight
+matrix is exactly that, as in an `export --int8` file; fp16 when every weight is exactly an fp16 number, as in the
+other shipped slim checkpoints; else fp32; base64 of the little-endian bytes), together with a subset of
 the atlas and prior samples to draw behind the pad. The browser keeps them in a tab-wide cache keyed by a content
 fingerprint and reports, through the component's state, which fingerprints it holds; Python then leaves the weights
 out of later runs. The chosen code comes back only when the pointer is released (or a key run ends), so Python does
@@ -127,6 +128,20 @@ def decoder_layers(model: LatentModel) -> list[tuple[np.ndarray, np.ndarray, str
     return [(w, b, act) for w, b, act in layers]
 
 
+def as_int8(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """`weight` (out, in) as int8 rows and a float32 scale per row, when their products are exactly its values (the
+    weights of an `export --int8` file: `aae_core.checkpoint.quantize`), else None."""
+    scale = (np.abs(weight).max(axis=1) / np.float32(127)).astype(np.float32)
+    scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
+    values = np.rint(weight / scale[:, None])
+    if not np.isfinite(values).all() or np.abs(values).max(initial=0) > 127:
+        return None
+    values = values.astype(np.int8)
+    if not np.array_equal(values.astype(np.float32) * scale[:, None], weight):
+        return None
+    return values, scale
+
+
 def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).astype(dtype).tobytes()).decode("ascii")
 
@@ -144,14 +159,24 @@ def decoder_payload(model: LatentModel) -> dict[str, Any]:
 
     _model = model
     layers = decoder_layers(_model)
-    exact_half = all(np.array_equal(a.astype(np.float16).astype(np.float32), a) for w, b, _ in layers for a in (w, b))
+    # 8 bits only when every matrix is exactly 8-bit (the browser then computes the very fp32 values the server holds)
+    eight_bit = [as_int8(w) for w, _, _ in layers]
+    if not all(eight_bit):
+        eight_bit = [None] * len(layers)
+    floats = [b for _, b, _ in layers] + [w for (w, _, _), q in zip(layers, eight_bit, strict=True) if q is None]
+    exact_half = all(np.array_equal(a.astype(np.float16).astype(np.float32), a) for a in floats)
     dtype = "<f2" if exact_half else "<f4"  # fp16 only when it loses nothing
     digest = hashlib.sha256(repr((_model.latent_dim, _model.num_classes, _model.image_shape)).encode())
     encoded = []
-    for weight, bias, act in layers:
-        w, b = _b64(weight, dtype), _b64(bias, dtype)
-        digest.update(f"{weight.shape}{act}".encode() + w.encode() + b.encode())
-        encoded.append({"rows": int(weight.shape[0]), "cols": int(weight.shape[1]), "act": act, "w": w, "b": b})
+    for (weight, bias, act), packed in zip(layers, eight_bit, strict=True):
+        layer = {"rows": int(weight.shape[0]), "cols": int(weight.shape[1]), "act": act, "b": _b64(bias, dtype)}
+        if packed is None:
+            layer["w"] = _b64(weight, dtype)
+        else:
+            layer["w"], layer["scale"] = _b64(packed[0], "i1"), _b64(packed[1], "<f4")
+        digest.update(f"{weight.shape}{act}".encode() + layer["w"].encode() + layer.get("scale", "").encode())
+        digest.update(layer["b"].encode())
+        encoded.append(layer)
     atlas = None
     if _model.atlas is not None:
         shown = latent.display_subset(len(_model.atlas.codes), ATLAS_POINTS)

@@ -213,3 +213,61 @@ def test_a_drawn_prior_travels_in_the_checkpoint_and_evaluates(tmp_path, digits)
     evaluated = run_cli("evaluate", str(out), "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert math.isfinite(json.loads(evaluated.stdout)["metrics"]["prior_swd"])
+
+
+def test_an_8_bit_export_decodes_like_the_original_and_says_its_format(tmp_path, trained_checkpoint):
+    original = load_checkpoint(trained_checkpoint)
+    half = save_checkpoint(tmp_path / "half.safetensors", slim_checkpoint(original))
+    eight = save_checkpoint(tmp_path / "eight.safetensors", slim_checkpoint(original, int8=True))
+    # Matrices take half their fp16 bytes (less a float scale per row); nothing else changes size.
+    matrix_bytes = sum(2 * v.numel() for v in original.group("model").values() if v.dim() == 2)
+    assert half.stat().st_size - eight.stat().st_size > 0.4 * matrix_bytes
+    stored = load_checkpoint(eight)
+    assert stored.metadata["format_version"] == 2 and load_checkpoint(half).metadata["format_version"] == 1
+    # Each weight matrix comes back within half a step (its row's largest magnitude / 127 / 2) of the original.
+    matrices = 0
+    for key, value in original.group("model").items():
+        back = stored.tensors[f"model.{key}"]
+        assert back.shape == value.shape and back.is_floating_point(), key
+        if value.dim() == 2:
+            matrices += 1
+            step = value.abs().amax(dim=1, keepdim=True) / 127
+            assert bool(((back - value).abs() <= step / 2 + 1e-6).all()), key
+            assert not torch.equal(back, value.half().float()), key  # really stored in 8 bits
+    assert matrices >= 6
+    full, small = load_model(trained_checkpoint), load_model(eight)
+    z = torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
+    assert (full.decode(z) - small.decode(z)).abs().max() < 0.05
+    assert small.has_discriminator and small.atlas.codes.shape == full.atlas.codes.shape
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.pop("int8scale.model.decoder.0.weight"), "has no scale"),
+        (lambda t: t.update({"int8.model.decoder.0.weight": t["int8.model.decoder.0.weight"].float()}), "2-D int8"),
+        (lambda t: t.update({"int8scale.model.decoder.0.weight": torch.ones(3)}), "one float per row"),
+        (lambda t: t.update({"int8scale.model.decoder.0.weight": -t["int8scale.model.decoder.0.weight"]}), "negative"),
+        (lambda t: t.update({"int8scale.model.decoder.9.weight": torch.ones(3)}), "scales no 8-bit weight"),
+        (lambda t: t.update({"model.decoder.0.weight": torch.zeros(3)}), "stored twice"),
+        (lambda t: t.update({"int8.atlas.codes": torch.zeros(2, 2, dtype=torch.int8)}), "not a model weight"),
+    ],
+    ids=["no-scale", "not-int8", "scale-shape", "negative-scale", "orphan-scale", "twice", "not-a-weight"],
+)
+def test_bad_8_bit_weights_get_one_line(tmp_path, trained_checkpoint, edit, message):
+    slim = slim_checkpoint(load_checkpoint(trained_checkpoint), int8=True)
+    edit(slim.tensors)
+    path = save_checkpoint(tmp_path / "bad8.safetensors", slim)
+    text = one_line_error(path)
+    assert "bad 8-bit weights" in text and message in text, text
+
+
+def test_export_int8_from_the_cli(tmp_path, trained_checkpoint):
+    out = tmp_path / "cli8.safetensors"
+    done = run_cli("export", str(trained_checkpoint), "--out", str(out), "--int8")
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout and load_checkpoint(out).metadata["format_version"] == 2
+    both = run_cli(
+        "export", str(trained_checkpoint), "--out", str(tmp_path / "x.safetensors"), "--int8", "--full-precision"
+    )
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

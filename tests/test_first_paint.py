@@ -19,7 +19,7 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from aae_core.header import read_atlas_preview
+from aae_core.header import FORMAT_VERSION, read_atlas_preview
 from app.first_paint import codes_picture
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_the_light_atlas_reader_refuses_what_it_cannot_trust(tmp_path):
         save_file(tensors, str(tmp_path / f"{name}.safetensors"), metadata=metadata)
     save_file(good, str(tmp_path / "good.safetensors"), metadata=metadata)
     save_file(good, str(tmp_path / "newer.safetensors"), metadata={"aae_core": metadata["aae_core"].replace(
-        '"format_version": 1', '"format_version": 2')})  # fmt: skip
+        '"format_version": 1', f'"format_version": {FORMAT_VERSION + 1}')})  # fmt: skip
     assert read_atlas_preview(tmp_path / "good.safetensors") is not None
     for name in [*cases, "empty", "junk", "newer", "missing"]:
         assert read_atlas_preview(tmp_path / f"{name}.safetensors") is None, name

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from aae_core.checkpoint import load_checkpoint, save_checkpoint, slim_checkpoint
 from aae_core.config import TrainConfig
 from aae_core.inference import load_model
 from aae_core.priors import make_prior
@@ -200,17 +201,28 @@ def test_the_pad_writes_checkpoint_text_as_text_never_as_html():
     assert '(k === "text" ? (node.textContent = v) : node.setAttribute(k, v))' in source  # the one way text goes in
 
 
-@pytest.mark.parametrize("name", ["aae-mixture", "supervised"])
-def test_the_payload_is_the_decoder_layer_for_layer(pad_models, name):
+@pytest.mark.parametrize("name", ["aae-mixture", "supervised", "supervised-int8"])
+def test_the_payload_is_the_decoder_layer_for_layer(pad_models, tmp_path, name):
     """What the browser gets, run here in numpy: LatentModel.decode to float rounding (the browser test does JS)."""
-    model = load_model(pad_models / f"{name}.safetensors")
+    path = pad_models / f"{name}.safetensors"
+    if name.endswith("-int8"):  # an `export --int8` copy: its matrices travel as 8-bit rows and a scale per row
+        path = save_checkpoint(
+            tmp_path / path.name,
+            slim_checkpoint(load_checkpoint(pad_models / "supervised.safetensors"), int8=True),
+        )
+    model = load_model(path)
     payload = latent_pad.decoder_payload(model)
+    assert all(("scale" in layer) == name.endswith("-int8") for layer in payload["layers"])
     codes = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
     labels = np.arange(5) % max(1, model.num_classes)
     x = np.concatenate([codes, np.eye(model.num_classes, dtype=np.float32)[labels]], 1) if model.num_classes else codes
     dtype = {"f16": "<f2", "f32": "<f4"}[payload["dtype"]]
     for layer in payload["layers"]:
-        w = np.frombuffer(base64.b64decode(layer["w"]), dtype).reshape(layer["rows"], layer["cols"])
+        if "scale" in layer:
+            rows = np.frombuffer(base64.b64decode(layer["w"]), "i1").reshape(layer["rows"], layer["cols"])
+            w = rows.astype(np.float32) * np.frombuffer(base64.b64decode(layer["scale"]), "<f4")[:, None]
+        else:
+            w = np.frombuffer(base64.b64decode(layer["w"]), dtype).reshape(layer["rows"], layer["cols"])
         b = np.frombuffer(base64.b64decode(layer["b"]), dtype)
         x = x @ w.T.astype(np.float64) + b
         x = np.maximum(x, 0) if layer["act"] == "relu" else 1 / (1 + np.exp(-x))

@@ -265,6 +265,7 @@ def slim_checkpoint(
         tensors[key] = value.half() if half and value.is_floating_point() else value
     metadata = {k: v for k, v in checkpoint.metadata.items() if k != "optimizers"}
     metadata["inference_only"] = True
+    metadata["stored_weights"] = "int8" if int8 else "fp16" if half else "fp32"
     return Checkpoint(metadata, tensors)
 
 

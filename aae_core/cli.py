@@ -357,7 +357,9 @@ def run_info(args: argparse.Namespace) -> int:
     atlas = "yes" if summary["has_atlas"] else "no"
     print(f"  trained    {summary['epochs']} epochs; atlas: {atlas}; snapshots: {summary['snapshots']}")
     if summary["inference_only"]:
-        print("  slim copy  inference weights only (written by export): opens anywhere, cannot be resumed")
+        kinds = {"int8": ", 8-bit weight matrices", "fp16": ", fp16", "fp32": ", fp32"}
+        stored = kinds.get(summary["stored_weights"], "")
+        print(f"  slim copy  inference weights only{stored} (written by export): opens anywhere, cannot be resumed")
     if summary["broken_weights"]:
         print(f"  weights    BROKEN: {len(summary['broken_weights'])} tensors hold NaN or infinite values")
     if summary["metrics"]:

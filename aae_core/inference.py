@@ -168,6 +168,7 @@ class LatentModel:
             "dataset": self.metadata["dataset"],
             "epochs": self.epochs,
             "inference_only": self.inference_only,
+            "stored_weights": self.metadata.get("stored_weights"),  # a slim copy's: fp32, fp16 or int8 (None: unsaid)
             "has_atlas": self.atlas is not None,
             "snapshots": 0 if self.snapshots is None else len(self.snapshots.steps),
             "metrics": self.metrics,

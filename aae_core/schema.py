@@ -314,6 +314,9 @@ def atlas_tensors(
         _index_range(labelled, "labels.index", n_train)
 
 
+STORED_WEIGHTS = ("fp32", "fp16", "int8")  # how a slim copy stores its weights (`export`)
+
+
 def validate_checkpoint(metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
     """Raise SchemaError (naming the field) unless the metadata and the non-weight tensors fit the schema."""
     config = model_section(metadata)
@@ -327,4 +330,8 @@ def validate_checkpoint(metadata: Mapping[str, Any], tensors: Mapping[str, torch
         _numbers(metadata["metrics"], "metrics")
     if "inference_only" in metadata and not isinstance(metadata["inference_only"], bool):
         raise SchemaError(f"'inference_only' must be true or false, not {_describe(metadata['inference_only'])}")
+    if "stored_weights" in metadata and metadata["stored_weights"] not in STORED_WEIGHTS:
+        raise SchemaError(
+            f"'stored_weights' must be one of {', '.join(STORED_WEIGHTS)}, not {_describe(metadata['stored_weights'])}"
+        )
     atlas_tensors(metadata, tensors, latent_dim, classes)

@@ -267,6 +267,12 @@ def test_export_int8_from_the_cli(tmp_path, trained_checkpoint):
     done = run_cli("export", str(trained_checkpoint), "--out", str(out), "--int8")
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout and load_checkpoint(out).metadata["format_version"] == 2
+    info = run_cli("info", str(out))
+    assert info.returncode == 0 and "slim copy  inference weights only, 8-bit weight matrices" in info.stdout
+    bad = save_checkpoint(
+        tmp_path / "bad-kind.safetensors", Checkpoint({**load_checkpoint(out).metadata, "stored_weights": "int4"}, {})
+    )
+    assert "'stored_weights' must be one of fp32, fp16, int8, not 'int4'" in one_line_error(bad)
     both = run_cli(
         "export", str(trained_checkpoint), "--out", str(tmp_path / "x.safetensors"), "--int8", "--full-precision"
     )

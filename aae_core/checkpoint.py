@@ -249,7 +249,7 @@ def slim_checkpoint(
 ) -> Checkpoint:
     """An inference-only copy: no optimizer or generator state (and no discriminators unless `discriminators`);
     floats in fp16 when `half`; with `int8`, every model weight matrix in 8 bits with a scale per row (biases and
-    normalization stay fp16): a quarter of fp32, at little cost to the shipped models (docs/REPRODUCTION.md).
+    normalization stay fp16): a quarter of fp32, at little cost to the shipped models (docs/CHECKPOINT_SIZES.md).
 
     What the app needs stays: encoder and decoder weights, the discriminators (a few hundred KB; the app can draw
     D(z)), the atlas, the snapshots, the metadata and metrics.

@@ -130,16 +130,16 @@ def decoder_layers(model: LatentModel) -> list[tuple[np.ndarray, np.ndarray, str
 
 def as_int8(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """`weight` (out, in) as int8 rows and a float32 scale per row, when their products are exactly its values (the
-    weights of an `export --int8` file: `aae_core.checkpoint.quantize`), else None."""
-    scale = (np.abs(weight).max(axis=1) / np.float32(127)).astype(np.float32)
-    scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
-    values = np.rint(weight / scale[:, None])
-    if not np.isfinite(values).all() or np.abs(values).max(initial=0) > 127:
+    weights of an `export --int8` file), else None."""
+    import torch
+
+    from aae_core.checkpoint import quantize
+
+    original = torch.from_numpy(np.ascontiguousarray(weight, np.float32))
+    values, scale = quantize(original)
+    if not torch.equal(values.float() * scale[:, None], original):
         return None
-    values = values.astype(np.int8)
-    if not np.array_equal(values.astype(np.float32) * scale[:, None], weight):
-        return None
-    return values, scale
+    return values.numpy(), scale.numpy()
 
 
 def _b64(array: np.ndarray, dtype: str) -> str:

@@ -209,6 +209,9 @@ class TrainConfig:
     lr: float = flag(2e-4, "Adam learning rate, reconstruction phase", type=learning_rate)  # the whole AE / VAE
     disc_lr: float = flag(2e-4, "Adam learning rate, discriminator", type=learning_rate)
     gen_lr: float = flag(2e-4, "Adam learning rate, encoder as generator", type=learning_rate)
+    # dimred's cluster heads W: at the networks' rate Adam moves a head about 0.1 per epoch and the hinge never
+    # parts them (they stayed 0.7 apart against a margin of 4); this rate parts them within ~5 epochs.
+    head_lr: float = flag(6e-3, "dimred: Adam learning rate of the cluster heads W", type=learning_rate)
     # A step schedule. At a constant rate the adversarial phases keep the validation error jumping by a few tenths
     # of a percent from epoch to epoch; a tenth of the rate after the plateau settles it lower (docs/REPRODUCTION.md).
     lr_decay_epoch: int = flag(
@@ -385,6 +388,7 @@ LATER_SETTINGS = (
     "lr_decay",
     "hold_out",
     "hidden_dropout",
+    "head_lr",
 )
 # The settings of the learning-rate schedule, which a resumed run may change from its current epoch on
 SCHEDULE = ("lr_decay_epoch", "lr_decay")

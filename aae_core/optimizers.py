@@ -12,9 +12,11 @@ from .models import AutoEncoder
 Optimizers = dict[str, torch.optim.Optimizer]
 
 
-def adam(params: list[torch.nn.Parameter], config: TrainConfig, **settings: Any) -> torch.optim.Adam:
-    """Adam, fused into one kernel per step where the parameters' device supports it and the config asks for it."""
-    fused = config.fused_adam and params[0].device.type in ("cpu", "cuda")
+def adam(params: list[torch.nn.Parameter] | list[dict], config: TrainConfig, **settings: Any) -> torch.optim.Adam:
+    """Adam over parameters (or param groups), fused into one kernel per step where the parameters' device supports
+    it and the config asks for it."""
+    first = params[0]["params"][0] if isinstance(params[0], dict) else params[0]
+    fused = config.fused_adam and first.device.type in ("cpu", "cuda")
     return torch.optim.Adam(params, fused=fused or None, **settings)
 
 
@@ -40,12 +42,13 @@ def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bo
     together, the encoder as generator, and the encoder as classifier when labels are used."""
     betas = config.categorical_betas
     discriminators = list(model.discriminator.parameters()) + list(model.y_discriminator.parameters())
+    not_networks = ("discriminator.", "y_discriminator.", "heads.")
+    networks = [p for name, p in model.named_parameters() if not name.startswith(not_networks)]
+    heads = [p for name, p in model.named_parameters() if name.startswith("heads.")]
+    # dimred's heads W get their own rate (`head_lr`): at the networks' rate the hinge could not part them.
+    autoencoder_groups = [{"params": networks}] + ([{"params": heads, "lr": config.head_lr}] if heads else [])
     optimizers = {
-        "autoencoder": adam(
-            [p for name, p in model.named_parameters() if not name.startswith(("discriminator.", "y_discriminator."))],
-            config,
-            lr=config.lr,
-        ),
+        "autoencoder": adam(autoencoder_groups, config, lr=config.lr),
         "discriminator": adam(discriminators, config, lr=config.disc_lr, betas=betas),
         "generator": adam(list(model.encoder.parameters()), config, lr=config.gen_lr, betas=betas),
     }

@@ -255,3 +255,19 @@ def test_a_clustering_model_with_more_clusters_than_classes_reopens(tmp_path):
     assert len(load_checkpoint(result.path).metadata["dataset"]["classes"]) == 10
     model = load_model(result.path)
     assert model.model.config.categories == 12 and model.atlas is not None
+
+
+def nearest_head_distance(result) -> float:
+    heads = load_model(result.path).model.cluster_heads.detach()
+    distances = torch.cdist(heads, heads) + torch.eye(len(heads)) * 1e9
+    return float(distances.min())
+
+
+def test_dimred_heads_part_to_the_margin(tmp_path, digits):
+    # The heads start about 0.3 apart (a unit Gaussian draw of 16 points in 2-D). At the networks' rate Adam moves
+    # them too little for the hinge to part them; their own rate (`head_lr`) does, within a few epochs.
+    config = paper_model("dimred", head_margin=1.0)
+    parted = fit(tmp_path / "own-rate", digits, config, labels=0, epochs=8, batch_size=50)
+    assert nearest_head_distance(parted) >= 0.9
+    shared = fit(tmp_path / "network-rate", digits, config, labels=0, epochs=8, batch_size=50, head_lr=2e-4)
+    assert nearest_head_distance(shared) < 0.5

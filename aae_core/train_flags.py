@@ -74,6 +74,9 @@ def refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConf
         )
     if "mmd_weight" in given and kind.name != "wae":
         raise ConfigError(f"--mmd-weight weighs the WAE's MMD penalty; the {kind.name} model has none, leave it out")
+    for dest in ("head_margin", "head_lr"):
+        if dest in given and kind.name != "dimred":
+            raise ConfigError(f"{_flag(dest)} sets the dimred model's cluster heads; the {kind.name} model has none")
     for dest, params in PRIOR_FLAGS.items():
         if dest in given and args.prior not in params:
             raise ConfigError(

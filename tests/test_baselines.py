@@ -89,6 +89,9 @@ def test_the_corruption_touches_only_passes_with_gradients():
     ("flags", "message"),
     [
         (("--model", "aae", "--mmd-weight", "10"), "--mmd-weight weighs the WAE's MMD penalty"),
+        (("--model", "cluster", "--head-lr", "0.01"), "--head-lr sets the dimred model's cluster heads"),
+        (("--model", "aae", "--head-margin", "2"), "--head-margin sets the dimred model's cluster heads"),
+        (("--model", "dimred", "--head-lr", "2"), "--head-lr: must be a number > 0 and <= 1"),
         (("--model", "ae", "--input-mask", "1"), "--input-mask must be a share"),
         (("--model", "ae", "--input-noise", "-0.1"), "--input-noise must be a number from 0 to 10"),
     ],

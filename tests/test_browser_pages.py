@@ -19,6 +19,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from benchmarks.app_latency import COUNT_MESSAGES, NEXT_FRAME
 from tests.test_browser import ARTIFACTS, CHROMIUM
@@ -98,6 +99,22 @@ def test_one_drag_redraws_the_digits_of_all_three_compared_models(app_url, page)
     assert not errors, errors
 
 
+def settled_box(locator, tries: int = 5) -> dict:
+    """The element's box once it is in view. On a busy CPU a last rerun of the page can replace the element between
+    finding and scrolling it ("not attached to the DOM"); the locator then finds the new one on the next try."""
+    for attempt in range(tries):
+        try:
+            locator.scroll_into_view_if_needed(timeout=10_000)
+            box = locator.bounding_box(timeout=10_000)
+            if box:
+                return box
+        except PlaywrightError:
+            if attempt == tries - 1:
+                raise
+        time.sleep(0.5)
+    raise AssertionError(f"{locator} has no box after {tries} tries")
+
+
 def test_the_manifold_grid_redraws_in_the_browser_while_its_control_is_dragged(app_url, page):  # noqa: F811
     errors = watch_errors(page)
     page.add_init_script(COUNT_MESSAGES)
@@ -110,8 +127,7 @@ def test_the_manifold_grid_redraws_in_the_browser_while_its_control_is_dragged(a
     # The browser's own range input (latent_pad.js). Exactly its name: the server's slider, "Resolution (cells per
     # side)", matches by substring, and once, on a busy CPU, it was in the page again at this point.
     cells = page.get_by_role("slider", name="Cells per side", exact=True)
-    cells.scroll_into_view_if_needed()
-    box = cells.bounding_box()
+    box = settled_box(cells)
     grid = page.locator(DIGITS)
     first = grid.evaluate("canvas => canvas.toDataURL()")
     received = page.evaluate("window.__received.length")

@@ -42,9 +42,12 @@ def categorical_optimizers(model: AutoEncoder, config: TrainConfig, classify: bo
     together, the encoder as generator, and the encoder as classifier when labels are used."""
     betas = config.categorical_betas
     discriminators = list(model.discriminator.parameters()) + list(model.y_discriminator.parameters())
-    not_networks = ("discriminator.", "y_discriminator.", "heads.")
-    networks = [p for name, p in model.named_parameters() if not name.startswith(not_networks)]
-    heads = [p for name, p in model.named_parameters() if name.startswith("heads.")]
+    networks, heads = [], []
+    for name, p in model.named_parameters():
+        if name.startswith("heads."):
+            heads.append(p)
+        elif not name.startswith(("discriminator.", "y_discriminator.")):
+            networks.append(p)
     # dimred's heads W get their own rate (`head_lr`): at the networks' rate the hinge could not part them.
     autoencoder_groups = [{"params": networks}] + ([{"params": heads, "lr": config.head_lr}] if heads else [])
     optimizers = {

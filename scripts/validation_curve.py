@@ -13,6 +13,9 @@ of the weights (`--ema 0.999`, scored beside the live weights as ema_*) need no 
 probes of the classification side: `--classifier-only` trains q(y|x) on the labelled images alone (the same encoder,
 inputs and optimizer, no reconstruction or adversary: the baseline the AAE should beat); `--hidden-dropout P` is
 train's flag of that name.
+
+`--hard-y` probes the categorical part (not in the paper): during training the decoder gets the one-hot of q(y|x)'s
+argmax in place of the softmax, with the softmax's gradient (straight-through), so a soft y cannot carry style.
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ def parse_args() -> argparse.Namespace:
         help="semi-supervised: train only the classification phase (a supervised baseline of the same encoder)",
     )
     p.add_argument("--hidden-dropout", type=float, default=0.0, help="share of the encoder's hidden units dropped")
+    p.add_argument(
+        "--hard-y", action="store_true", help="training decodes the one-hot argmax of q(y|x) (straight-through)"
+    )
     return p.parse_args()
 
 
@@ -133,6 +139,22 @@ def classifier_only(kind: Kind) -> Kind:
         return {"class": classification_step(model, batch, optimizers["classifier"], autocast)}
 
     return dataclasses.replace(kind, update=update, losses=("class",))
+
+
+def decode_hard_y(model: torch.nn.Module) -> None:
+    """While training, the decoder's input y (its last `categories` columns) is replaced by the one-hot of its
+    argmax, its gradient passed to the softmax unchanged (straight-through)."""
+    categories = model.config.num_classes
+
+    def harden(module: torch.nn.Module, args: tuple) -> tuple | None:
+        if not module.training:
+            return None
+        (code,) = args
+        y = code[:, -categories:]
+        one_hot = torch.nn.functional.one_hot(y.argmax(1), categories).to(y.dtype)
+        return (torch.cat([code[:, :-categories], y + (one_hot - y).detach()], dim=1),)
+
+    model.decoder.register_forward_pre_hook(harden)
 
 
 def noise_at(epoch: int, default: float, schedule: dict[int, float]) -> float:
@@ -198,6 +220,8 @@ def main() -> None:
     )
     state = new_state(config, settings, torch.device("cpu"))
     adjust_optimizers(state, scale_lr, betas)
+    if args.hard_y:
+        decode_hard_y(state.model)
     ema_model = copy.deepcopy(state.model).eval() if args.ema else None
     update_kind = classifier_only(kind) if args.classifier_only else kind
     update_kind = with_ema(update_kind, ema_model, args.ema) if ema_model is not None else update_kind

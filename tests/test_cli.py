@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import pytest
 import torch
 
 from aae_core.checkpoint import load_checkpoint
+from aae_core.config import ModelConfig
+from aae_core.kinds import build_model
 from tests.conftest import make_idx_dir, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,6 +253,29 @@ def test_validation_curve_trains_the_classifier_alone_as_a_baseline(tmp_path):
     ]
     assert [sorted(e) for e in epochs[0]] == [["class", "val_error"]] * 2  # no reconstruction, no adversary
     assert epochs[0][0]["class"] != epochs[1][0]["class"]  # dropout changes what the classifier trains on
+
+
+def test_validation_curve_hard_y_decodes_a_one_hot_with_the_softmax_gradient():
+    spec = importlib.util.spec_from_file_location("validation_curve", ROOT / "scripts" / "validation_curve.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="cluster", latent_dim=2, hidden_dims=(8,), categories=4, num_classes=4))
+    x = torch.rand(6, 784)
+    seen = []
+    model.decoder.register_forward_hook(lambda module, args, output: seen.append(args[0]))
+    script.decode_hard_y(model)  # its hook runs first, so `seen` holds what the decoder's layers got
+    out = model.encode(x)
+    y = out.y_logits.softmax(-1)
+    model.decode_logits(out.z, y=y).sum().backward()
+    decoded_y = seen[-1][:, -4:]
+    assert torch.equal(decoded_y, torch.nn.functional.one_hot(y.argmax(1), 4).float())
+    assert torch.equal(seen[-1][:, :-4], out.z)
+    assert model.encoder.y_head.weight.grad.abs().sum() > 0  # straight-through: q(y|x) still learns
+    model.eval()
+    with torch.no_grad():
+        model.decode_logits(out.z, y=y)
+    assert torch.equal(seen[-1][:, -4:], y)  # scoring decodes the softmax as before
 
 
 def test_reproduce_measures_the_vae_beside_the_aae_with_the_same_parzen_code(tmp_path):

@@ -14,6 +14,7 @@ probes of the classification side: `--classifier-only` trains q(y|x) on the labe
 inputs and optimizer, no reconstruction or adversary: the baseline the AAE should beat); `--hidden-dropout P` is
 train's flag of that name.
 
+`--sgd generator=0.01` trains one optimizer's parameters with SGD and momentum 0.9 instead of Adam.
 `--hard-y` probes the categorical part (not in the paper): during training the decoder gets the one-hot of q(y|x)'s
 argmax in place of the softmax, with the softmax's gradient (straight-through), so a soft y cannot carry style.
 """
@@ -70,6 +71,13 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--betas", action="append", default=[], metavar="OPTIMIZER=B1:B2", help="one optimizer's betas")
     p.add_argument(
+        "--sgd",
+        action="append",
+        default=[],
+        metavar="OPTIMIZER=LR",
+        help="replace one optimizer's Adam by SGD with momentum 0.9 at this rate (the paper's optimizer type)",
+    )
+    p.add_argument(
         "--instance-noise-from",
         action="append",
         default=[],
@@ -117,6 +125,17 @@ def adjust_optimizers(state: TrainingState, scale_lr: dict[str, float], betas: d
     for name in sorted(set(scale_lr) | set(betas)):
         group = state.optimizers[name].param_groups[0]
         print(f"optimizer {name}: lr={group['lr']:g} betas={group['betas'][0]:g},{group['betas'][1]:g}", flush=True)
+
+
+def use_sgd(state: TrainingState, rates: dict[str, float]) -> None:
+    """Replace the named optimizers by SGD with momentum 0.9 at the given rates, over the same parameters."""
+    unknown = sorted(set(rates) - set(state.optimizers))
+    if unknown:
+        raise SystemExit(f"no optimizer {', '.join(unknown)}: this model has {', '.join(state.optimizers)}")
+    for name, rate in rates.items():
+        params = [p for group in state.optimizers[name].param_groups for p in group["params"]]
+        state.optimizers[name] = torch.optim.SGD(params, lr=rate, momentum=0.9)
+        print(f"optimizer {name}: SGD lr={rate:g} momentum=0.9", flush=True)
 
 
 def with_ema(kind: Kind, ema_model: torch.nn.Module, decay: float) -> Kind:
@@ -185,6 +204,7 @@ def main() -> None:
     args = parse_args()
     scale_lr = pairs(args.scale_lr, "--scale-lr OPTIMIZER=FACTOR")
     betas = pairs(args.betas, "--betas OPTIMIZER=B1:B2", beta_pair)
+    sgd = pairs(args.sgd, "--sgd OPTIMIZER=LR")
     noise_schedule = pairs(args.instance_noise_from, "--instance-noise-from EPOCH=STD", key=int)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -220,6 +240,7 @@ def main() -> None:
     )
     state = new_state(config, settings, torch.device("cpu"))
     adjust_optimizers(state, scale_lr, betas)
+    use_sgd(state, sgd)
     if args.hard_y:
         decode_hard_y(state.model)
     ema_model = copy.deepcopy(state.model).eval() if args.ema else None

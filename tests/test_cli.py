@@ -215,6 +215,7 @@ def test_validation_curve_screens_rates_noise_schedule_and_an_average_of_the_wei
     base = [sys.executable, "scripts/validation_curve.py", "--data-dir", str(data), "--labels", "20"]
     base += ["--validation", "50", "--epochs", "2", "--hidden", "16", "--precision", "fp32"]
     screens = ["--scale-lr", "classifier=0.5", "--betas", "generator=0.5:0.999", "--instance-noise-from", "1=0.1"]
+    screens += ["--sgd", "discriminator=0.01"]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         base + screens + ["--ema", "0.9"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
@@ -225,12 +226,17 @@ def test_validation_curve_screens_rates_noise_schedule_and_an_average_of_the_wei
     ]
     assert "optimizer classifier: lr=0.0001 betas=0.9,0.999" in result.stdout  # 2e-4 halved
     assert "optimizer generator: lr=0.0002 betas=0.5,0.999" in result.stdout
+    assert "optimizer discriminator: SGD lr=0.01 momentum=0.9" in result.stdout
     assert [float(e["instance_noise"]) for e in epochs] == [0.3, 0.1]  # the default, then the schedule's
     assert all(0 <= float(e["ema_val_error"]) <= 1 for e in epochs)
     wrong = subprocess.run(
         base + ["--scale-lr", "critic=2"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
     )
     assert wrong.returncode != 0 and "no optimizer critic" in wrong.stderr
+    wrong_sgd = subprocess.run(
+        base + ["--sgd", "critic=0.1"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert wrong_sgd.returncode != 0 and "no optimizer critic" in wrong_sgd.stderr
     malformed = subprocess.run(
         base + ["--ema", "0.9", "--betas", "generator"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
     )

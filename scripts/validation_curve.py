@@ -205,6 +205,8 @@ def main() -> None:
     scale_lr = pairs(args.scale_lr, "--scale-lr OPTIMIZER=FACTOR")
     betas = pairs(args.betas, "--betas OPTIMIZER=B1:B2", beta_pair)
     sgd = pairs(args.sgd, "--sgd OPTIMIZER=LR")
+    if set(sgd) & (set(scale_lr) | set(betas)):
+        raise SystemExit("--sgd gives an optimizer its own rate and no betas: leave out --scale-lr and --betas for it")
     noise_schedule = pairs(args.instance_noise_from, "--instance-noise-from EPOCH=STD", key=int)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -237,6 +237,15 @@ def test_validation_curve_screens_rates_noise_schedule_and_an_average_of_the_wei
         base + ["--sgd", "critic=0.1"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
     )
     assert wrong_sgd.returncode != 0 and "no optimizer critic" in wrong_sgd.stderr
+    both = subprocess.run(
+        base + ["--sgd", "classifier=0.1", "--scale-lr", "classifier=2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert both.returncode != 0 and "leave out --scale-lr and --betas" in both.stderr
     malformed = subprocess.run(
         base + ["--ema", "0.9", "--betas", "generator"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
     )

@@ -111,11 +111,16 @@ def beta_pair(text: str) -> tuple[float, float]:
     return b1, b2
 
 
-def adjust_optimizers(state: TrainingState, scale_lr: dict[str, float], betas: dict[str, tuple[float, float]]) -> None:
-    """Scale the named optimizers' rates and set their betas (a screen, not a package setting)."""
-    unknown = sorted((set(scale_lr) | set(betas)) - set(state.optimizers))
+def adjust_optimizers(
+    state: TrainingState, scale_lr: dict[str, float], betas: dict[str, tuple[float, float]], sgd: dict[str, float]
+) -> None:
+    """Scale the named optimizers' rates, set their betas, or replace them by SGD with momentum 0.9 at the given
+    rates over the same parameters (a screen, not a package setting)."""
+    unknown = sorted((set(scale_lr) | set(betas) | set(sgd)) - set(state.optimizers))
     if unknown:
         raise SystemExit(f"no optimizer {', '.join(unknown)}: this model has {', '.join(state.optimizers)}")
+    if set(sgd) & (set(scale_lr) | set(betas)):
+        raise SystemExit("--sgd gives an optimizer its own rate and no betas: leave out --scale-lr and --betas for it")
     for name, factor in scale_lr.items():
         for group in state.optimizers[name].param_groups:
             group["lr"] *= factor
@@ -125,14 +130,7 @@ def adjust_optimizers(state: TrainingState, scale_lr: dict[str, float], betas: d
     for name in sorted(set(scale_lr) | set(betas)):
         group = state.optimizers[name].param_groups[0]
         print(f"optimizer {name}: lr={group['lr']:g} betas={group['betas'][0]:g},{group['betas'][1]:g}", flush=True)
-
-
-def use_sgd(state: TrainingState, rates: dict[str, float]) -> None:
-    """Replace the named optimizers by SGD with momentum 0.9 at the given rates, over the same parameters."""
-    unknown = sorted(set(rates) - set(state.optimizers))
-    if unknown:
-        raise SystemExit(f"no optimizer {', '.join(unknown)}: this model has {', '.join(state.optimizers)}")
-    for name, rate in rates.items():
+    for name, rate in sgd.items():
         params = [p for group in state.optimizers[name].param_groups for p in group["params"]]
         state.optimizers[name] = torch.optim.SGD(params, lr=rate, momentum=0.9)
         print(f"optimizer {name}: SGD lr={rate:g} momentum=0.9", flush=True)
@@ -205,8 +203,6 @@ def main() -> None:
     scale_lr = pairs(args.scale_lr, "--scale-lr OPTIMIZER=FACTOR")
     betas = pairs(args.betas, "--betas OPTIMIZER=B1:B2", beta_pair)
     sgd = pairs(args.sgd, "--sgd OPTIMIZER=LR")
-    if set(sgd) & (set(scale_lr) | set(betas)):
-        raise SystemExit("--sgd gives an optimizer its own rate and no betas: leave out --scale-lr and --betas for it")
     noise_schedule = pairs(args.instance_noise_from, "--instance-noise-from EPOCH=STD", key=int)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -241,8 +237,7 @@ def main() -> None:
         snapshots_per_epoch=0,
     )
     state = new_state(config, settings, torch.device("cpu"))
-    adjust_optimizers(state, scale_lr, betas)
-    use_sgd(state, sgd)
+    adjust_optimizers(state, scale_lr, betas, sgd)
     if args.hard_y:
         decode_hard_y(state.model)
     ema_model = copy.deepcopy(state.model).eval() if args.ema else None

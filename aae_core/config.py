@@ -265,6 +265,11 @@ class TrainConfig:
     hidden_dropout: float = flag(
         0.0, "share of the encoder's hidden units dropped on every training pass (0: none)", type=float
     )
+    # With 100 labels the classification phase's cross-entropy falls to about 1e-6 (the images are memorized);
+    # smoothing its targets keeps a signal there (not in the paper).
+    label_smoothing: float = flag(
+        0.0, "semi-supervised, dimred: label smoothing of the classification phase's targets (0: none)", type=float
+    )
     # The split `reproduce --validation N` scores: a model shipped at the epoch a validation run chose is that run's
     # weights, not a retrain on more images whose epochs swing differently.
     hold_out: int = flag(0, "train on all but the last N training images (0: all)", type=nonnegative_int)
@@ -343,6 +348,8 @@ class TrainConfig:
             raise ConfigError(f"--input-mask must be a share from 0 to below 1, got {self.input_mask}")
         if not 0 <= self.hidden_dropout < 1:
             raise ConfigError(f"--hidden-dropout must be a share from 0 to below 1, got {self.hidden_dropout}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be a share from 0 to below 1, got {self.label_smoothing}")
         if not (self.mmd_weight > 0 and math.isfinite(self.mmd_weight)):
             raise ConfigError(f"--mmd-weight must be a positive number, got {self.mmd_weight}")
         if self.lr_decay_epoch < 0 or not 0 < self.lr_decay <= 1:
@@ -389,6 +396,7 @@ LATER_SETTINGS = (
     "hold_out",
     "hidden_dropout",
     "head_lr",
+    "label_smoothing",
 )
 # The settings of the learning-rate schedule, which a resumed run may change from its current epoch on
 SCHEDULE = ("lr_decay_epoch", "lr_decay")

@@ -159,7 +159,7 @@ def semi_supervised_update(model, batch, prior, optimizers, generator, autocast,
     """Paper §5: reconstruction, regularization of y and z, then the semi-supervised classification phase."""
     labelled = (batch.labelled_x, batch.labelled_y) if config.labelled_reconstruction else None
     losses = categorical_phases(model, batch, prior, optimizers, generator, autocast, config, labelled=labelled)
-    losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast)
+    losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast, config.label_smoothing)
     return losses
 
 
@@ -174,7 +174,7 @@ def dimred_update(model, batch, prior, optimizers, generator, autocast, config):
     margin = model.config.head_margin
     losses = categorical_phases(model, batch, prior, optimizers, generator, autocast, config, margin=margin)
     if "classifier" in optimizers:
-        losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast)
+        losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast, config.label_smoothing)
     return losses
 
 

@@ -387,12 +387,17 @@ def categorical_joint_step(
 
 
 def classification_step(
-    model: AutoEncoder, batch: Batch, optimizer: torch.optim.Optimizer, autocast: Autocast = nullcontext
+    model: AutoEncoder,
+    batch: Batch,
+    optimizer: torch.optim.Optimizer,
+    autocast: Autocast = nullcontext,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """Paper §5, phase 3: cross-entropy of q(y|x) on a labelled minibatch, updating the encoder."""
+    """Paper §5, phase 3: cross-entropy of q(y|x) on a labelled minibatch (targets smoothed by `label_smoothing`),
+    updating the encoder."""
     with autocast():
         y_logits = model.encode(batch.labelled_x).y_logits
-    loss = torch.nn.functional.cross_entropy(y_logits.float(), batch.labelled_y)
+    loss = torch.nn.functional.cross_entropy(y_logits.float(), batch.labelled_y, label_smoothing=label_smoothing)
     optimizer_step(optimizer, loss)
     return loss.detach()
 

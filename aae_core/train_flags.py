@@ -77,6 +77,8 @@ def refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConf
     for dest in ("head_margin", "head_lr"):
         if dest in given and kind.name != "dimred":
             raise ConfigError(f"{_flag(dest)} sets the dimred model's cluster heads; the {kind.name} model has none")
+    if "label_smoothing" in given and kind.name not in ("semi-supervised", "dimred"):
+        raise ConfigError(f"--label-smoothing smooths the classification phase; the {kind.name} model has none")
     for dest, params in PRIOR_FLAGS.items():
         if dest in given and args.prior not in params:
             raise ConfigError(

@@ -91,6 +91,7 @@ def parse_args() -> argparse.Namespace:
         help="semi-supervised: train only the classification phase (a supervised baseline of the same encoder)",
     )
     p.add_argument("--hidden-dropout", type=float, default=0.0, help="share of the encoder's hidden units dropped")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the classification phase")
     p.add_argument(
         "--hard-y", action="store_true", help="training decodes the one-hot argmax of q(y|x) (straight-through)"
     )
@@ -153,7 +154,7 @@ def classifier_only(kind: Kind) -> Kind:
     """`kind` whose update is the classification phase alone: q(y|x) learns from the labelled minibatch only."""
 
     def update(model, batch, prior, optimizers, generator, autocast, config):
-        return {"class": classification_step(model, batch, optimizers["classifier"], autocast)}
+        return {"class": classification_step(model, batch, optimizers["classifier"], autocast, config.label_smoothing)}
 
     return dataclasses.replace(kind, update=update, losses=("class",))
 
@@ -231,6 +232,7 @@ def main() -> None:
         input_noise=args.input_noise,
         input_mask=args.input_mask,
         hidden_dropout=args.hidden_dropout,
+        label_smoothing=args.label_smoothing,
         categorical_adversarial=args.categorical_adversarial,
         adversarial_weight=args.adversarial_weight,
         lr=args.lr,

@@ -257,8 +257,8 @@ def run_train(args: argparse.Namespace) -> int:
             input_dim=data.train.images.shape[1],
             **kind.sizes(classes, args.clusters, labels),
         )
-        refuse_ignored_flags(args, kind, model_config)
         train_config = TrainConfig(**{**config_values(args, TrainConfig), "labels": labels})
+        refuse_ignored_flags(args, kind, model_config, train_config)
         prior = make_prior(args.prior, args.latent_dim, **prior_params(args, args.prior))
         check_prior(model_config, prior)
     out = args.out or args.resume or Path("runs") / f"{args.kind}-{args.prior}-{data.train.name}.safetensors"

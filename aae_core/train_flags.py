@@ -65,7 +65,7 @@ def _encoder_in_use(config: ModelConfig) -> str:
         return str(getattr(build_model(config).encoder, "kind", "its own"))
 
 
-def refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConfig) -> None:
+def refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConfig, training: TrainConfig) -> None:
     """Refuse flags that the chosen model or prior would silently ignore (such as --encoder on the VAE)."""
     given = args.given
     if "encoder" in given and (used := _encoder_in_use(config)) != args.encoder:
@@ -77,8 +77,9 @@ def refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConf
     for dest in ("head_margin", "head_lr"):
         if dest in given and kind.name != "dimred":
             raise ConfigError(f"{_flag(dest)} sets the dimred model's cluster heads; the {kind.name} model has none")
-    if "label_smoothing" in given and kind.name not in ("semi-supervised", "dimred"):
-        raise ConfigError(f"--label-smoothing smooths the classification phase; the {kind.name} model has none")
+    if "label_smoothing" in given and "class" not in kind.loss_names(training):
+        has_none = "runs none without --labels" if kind.labels == "optional" else "has none"
+        raise ConfigError(f"--label-smoothing smooths the classification phase; the {kind.name} model {has_none}")
     for dest, params in PRIOR_FLAGS.items():
         if dest in given and args.prior not in params:
             raise ConfigError(

@@ -50,11 +50,18 @@ def test_a_run_with_smoothing_stores_it_and_trains_otherwise_than_without(tmp_pa
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_model_without_a_classification_phase_refuses_it(tmp_path):
-    out = tmp_path / "aae.safetensors"
-    result = run_cli("train", "--model", "aae", *COMMON, "--label-smoothing", "0.1", "--out", str(out))
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (("--model", "aae"), "the aae model has none"),
+        (("--model", "dimred"), "the dimred model runs none without --labels"),
+    ],
+)
+def test_a_model_without_a_classification_phase_refuses_it(tmp_path, flags, reason):
+    out = tmp_path / "model.safetensors"
+    result = run_cli("train", *flags, *COMMON, "--label-smoothing", "0.1", "--out", str(out))
     assert result.returncode == 2
-    assert "--label-smoothing smooths the classification phase; the aae model has none" in result.stderr
+    assert f"--label-smoothing smooths the classification phase; {reason}" in result.stderr
     assert not out.exists()
 
 

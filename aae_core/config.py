@@ -270,6 +270,10 @@ class TrainConfig:
     label_smoothing: float = flag(
         0.0, "semi-supervised, dimred: label smoothing of the classification phase's targets (0: none)", type=float
     )
+    # The same memorized labelled images, seen more corrupted in the classification phase only (not in the paper).
+    labelled_input_mask: float = flag(
+        0.0, "semi-supervised, dimred: share of labelled pixels also zeroed in the classification phase", type=float
+    )
     # The split `reproduce --validation N` scores: a model shipped at the epoch a validation run chose is that run's
     # weights, not a retrain on more images whose epochs swing differently.
     hold_out: int = flag(0, "train on all but the last N training images (0: all)", type=nonnegative_int)
@@ -344,12 +348,10 @@ class TrainConfig:
             raise ConfigError("--labelled-reconstruction works with --categorical-adversarial phases only")
         if self.hold_out < 0:
             raise ConfigError(f"--hold-out must be >= 0, got {self.hold_out}")
-        if not 0 <= self.input_mask < 1:
-            raise ConfigError(f"--input-mask must be a share from 0 to below 1, got {self.input_mask}")
-        if not 0 <= self.hidden_dropout < 1:
-            raise ConfigError(f"--hidden-dropout must be a share from 0 to below 1, got {self.hidden_dropout}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"--label-smoothing must be a share from 0 to below 1, got {self.label_smoothing}")
+        for name in ("input_mask", "hidden_dropout", "label_smoothing", "labelled_input_mask"):
+            if not 0 <= getattr(self, name) < 1:
+                flag_name = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag_name} must be a share from 0 to below 1, got {getattr(self, name)}")
         if not (self.mmd_weight > 0 and math.isfinite(self.mmd_weight)):
             raise ConfigError(f"--mmd-weight must be a positive number, got {self.mmd_weight}")
         if self.lr_decay_epoch < 0 or not 0 < self.lr_decay <= 1:
@@ -397,6 +399,7 @@ LATER_SETTINGS = (
     "hidden_dropout",
     "head_lr",
     "label_smoothing",
+    "labelled_input_mask",
 )
 # The settings of the learning-rate schedule, which a resumed run may change from its current epoch on
 SCHEDULE = ("lr_decay_epoch", "lr_decay")

@@ -155,11 +155,17 @@ def categorical_phases(model, batch, prior, optimizers, generator, autocast, con
     return {"recon": recon, "disc": disc, "gen": gen}
 
 
+def classify_labelled(model, batch, optimizer, generator, autocast, config):
+    """Phase 3 with the run's settings of it."""
+    smoothing, mask = config.label_smoothing, config.labelled_input_mask
+    return classification_step(model, batch, optimizer, autocast, smoothing, mask, generator)
+
+
 def semi_supervised_update(model, batch, prior, optimizers, generator, autocast, config):
     """Paper §5: reconstruction, regularization of y and z, then the semi-supervised classification phase."""
     labelled = (batch.labelled_x, batch.labelled_y) if config.labelled_reconstruction else None
     losses = categorical_phases(model, batch, prior, optimizers, generator, autocast, config, labelled=labelled)
-    losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast, config.label_smoothing)
+    losses["class"] = classify_labelled(model, batch, optimizers["classifier"], generator, autocast, config)
     return losses
 
 
@@ -174,7 +180,7 @@ def dimred_update(model, batch, prior, optimizers, generator, autocast, config):
     margin = model.config.head_margin
     losses = categorical_phases(model, batch, prior, optimizers, generator, autocast, config, margin=margin)
     if "classifier" in optimizers:
-        losses["class"] = classification_step(model, batch, optimizers["classifier"], autocast, config.label_smoothing)
+        losses["class"] = classify_labelled(model, batch, optimizers["classifier"], generator, autocast, config)
     return losses
 
 

@@ -392,11 +392,16 @@ def classification_step(
     optimizer: torch.optim.Optimizer,
     autocast: Autocast = nullcontext,
     label_smoothing: float = 0.0,
+    labelled_mask: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Paper §5, phase 3: cross-entropy of q(y|x) on a labelled minibatch (targets smoothed by `label_smoothing`),
-    updating the encoder."""
+    """Paper §5, phase 3: cross-entropy of q(y|x) on a labelled minibatch (targets smoothed by `label_smoothing`;
+    a share `labelled_mask` of its pixels set to 0 first), updating the encoder."""
+    x = batch.labelled_x
+    if labelled_mask:
+        x = x * (torch.rand(x.shape, generator=generator, device=x.device) >= labelled_mask).to(x.dtype)
     with autocast():
-        y_logits = model.encode(batch.labelled_x).y_logits
+        y_logits = model.encode(x).y_logits
     loss = torch.nn.functional.cross_entropy(y_logits.float(), batch.labelled_y, label_smoothing=label_smoothing)
     optimizer_step(optimizer, loss)
     return loss.detach()

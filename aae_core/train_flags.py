@@ -77,9 +77,10 @@ def refuse_ignored_flags(args: argparse.Namespace, kind: Kind, config: ModelConf
     for dest in ("head_margin", "head_lr"):
         if dest in given and kind.name != "dimred":
             raise ConfigError(f"{_flag(dest)} sets the dimred model's cluster heads; the {kind.name} model has none")
-    if "label_smoothing" in given and "class" not in kind.loss_names(training):
-        has_none = "runs none without --labels" if kind.labels == "optional" else "has none"
-        raise ConfigError(f"--label-smoothing smooths the classification phase; the {kind.name} model {has_none}")
+    for dest in ("label_smoothing", "labelled_input_mask"):
+        if dest in given and "class" not in kind.loss_names(training):
+            has_none = "runs none without --labels" if kind.labels == "optional" else "has none"
+            raise ConfigError(f"{_flag(dest)} sets the classification phase; the {kind.name} model {has_none}")
     for dest, params in PRIOR_FLAGS.items():
         if dest in given and args.prior not in params:
             raise ConfigError(

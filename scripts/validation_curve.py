@@ -33,10 +33,9 @@ import torch
 
 from aae_core.config import ENCODER_NORMS, ModelConfig, TrainConfig
 from aae_core.data import ImageData, load_dataset
-from aae_core.kinds import KINDS, Kind
+from aae_core.kinds import KINDS, Kind, classify_labelled
 from aae_core.loop import train_epoch
 from aae_core.metrics import clustering_error, encode_all
-from aae_core.phases import classification_step
 from aae_core.priors import make_prior
 from aae_core.state import TrainingState, new_state
 
@@ -92,6 +91,9 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--hidden-dropout", type=float, default=0.0, help="share of the encoder's hidden units dropped")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the classification phase")
+    p.add_argument(
+        "--labelled-input-mask", type=float, default=0.0, help="share of labelled pixels zeroed in that phase"
+    )
     p.add_argument(
         "--hard-y", action="store_true", help="training decodes the one-hot argmax of q(y|x) (straight-through)"
     )
@@ -154,7 +156,7 @@ def classifier_only(kind: Kind) -> Kind:
     """`kind` whose update is the classification phase alone: q(y|x) learns from the labelled minibatch only."""
 
     def update(model, batch, prior, optimizers, generator, autocast, config):
-        return {"class": classification_step(model, batch, optimizers["classifier"], autocast, config.label_smoothing)}
+        return {"class": classify_labelled(model, batch, optimizers["classifier"], generator, autocast, config)}
 
     return dataclasses.replace(kind, update=update, losses=("class",))
 
@@ -233,6 +235,7 @@ def main() -> None:
         input_mask=args.input_mask,
         hidden_dropout=args.hidden_dropout,
         label_smoothing=args.label_smoothing,
+        labelled_input_mask=args.labelled_input_mask,
         categorical_adversarial=args.categorical_adversarial,
         adversarial_weight=args.adversarial_weight,
         lr=args.lr,

@@ -259,7 +259,7 @@ def test_validation_curve_trains_the_classifier_alone_as_a_baseline(tmp_path):
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     runs = [
         subprocess.run(base + extra, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
-        for extra in ([], ["--hidden-dropout", "0.5"])
+        for extra in ([], ["--hidden-dropout", "0.5"], ["--labelled-input-mask", "0.3"])
     ]
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     epochs = [
@@ -268,6 +268,7 @@ def test_validation_curve_trains_the_classifier_alone_as_a_baseline(tmp_path):
     ]
     assert [sorted(e) for e in epochs[0]] == [["class", "val_error"]] * 2  # no reconstruction, no adversary
     assert epochs[0][0]["class"] != epochs[1][0]["class"]  # dropout changes what the classifier trains on
+    assert epochs[0][0]["class"] != epochs[2][0]["class"]  # so does the labelled images' mask
 
 
 def test_validation_curve_hard_y_decodes_a_one_hot_with_the_softmax_gradient():

@@ -105,6 +105,11 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
         module.requires_grad_(True)
 
 
+def zero_pixels(x: torch.Tensor, share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """`x` with each pixel set to 0 with probability `share` (the denoising mask)."""
+    return x * (torch.rand(x.shape, generator=generator, device=x.device) >= share).to(x.dtype)
+
+
 @contextmanager
 def corrupted_inputs(encoder: torch.nn.Module, noise: float, mask: float, generator: torch.Generator) -> Iterator[None]:
     """Inside the block, every training pass through `encoder` sees its images corrupted: Gaussian noise of std
@@ -125,7 +130,7 @@ def corrupted_inputs(encoder: torch.nn.Module, noise: float, mask: float, genera
         if noise:
             x = (x + noise * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)).clamp(0, 1)
         if mask:
-            x = x * (torch.rand(x.shape, generator=generator, device=x.device) >= mask).to(x.dtype)
+            x = zero_pixels(x, mask, generator)
         return (x, *args[1:]), kwargs
 
     handle = encoder.register_forward_pre_hook(corrupt, with_kwargs=True)
@@ -397,9 +402,7 @@ def classification_step(
 ) -> torch.Tensor:
     """Paper §5, phase 3: cross-entropy of q(y|x) on a labelled minibatch (targets smoothed by `label_smoothing`;
     a share `labelled_mask` of its pixels set to 0 first), updating the encoder."""
-    x = batch.labelled_x
-    if labelled_mask:
-        x = x * (torch.rand(x.shape, generator=generator, device=x.device) >= labelled_mask).to(x.dtype)
+    x = zero_pixels(batch.labelled_x, labelled_mask, generator) if labelled_mask else batch.labelled_x
     with autocast():
         y_logits = model.encode(x).y_logits
     loss = torch.nn.functional.cross_entropy(y_logits.float(), batch.labelled_y, label_smoothing=label_smoothing)

@@ -199,19 +199,13 @@ CPU_FAMILIES = ("AuthenticAMD avx512", "GenuineIntel avx512", "AuthenticAMD")
 
 
 def cpu_family() -> str:
-    """The CPU's vendor id, with " avx512" where it has AVX512F: float kernels differ between the two."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return cpu_vendor() + (" avx512" if "avx512f" in flags else "")
-
-
-def cpu_vendor() -> str:
-    """The CPU's vendor id on Linux (GenuineIntel, AuthenticAMD), or "" where it cannot be read."""
+    """The CPU's vendor id on Linux (GenuineIntel, AuthenticAMD), with " avx512" where it has AVX512F (float
+    kernels differ between the two), or "" where it cannot be read."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return ""
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("vendor_id")), "")
+    vendor, flags = (
+        next((ln.split(":", 1)[1] for ln in lines if ln.startswith(key)), "") for key in ("vendor_id", "flags")
+    )
+    return vendor.strip() + (" avx512" if "avx512f" in flags.split() else "")
